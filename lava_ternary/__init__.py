@@ -1,0 +1,11 @@
+"""lava-ternary: ternary-spike ({-1, 0, +1}) SNNs from lava-dl SLAYER training to netx, Lava and Loihi 2.
+
+Importing the package installs the Python 3.11 import fix for lava-nc (see :mod:`lava_ternary.compat`)
+so that every later ``import lava...`` works. Heavy modules (torch, lava) are imported lazily by the
+submodules that need them.
+"""
+from lava_ternary import compat as _compat
+
+__version__ = "0.1.0"
+
+_compat.install()
