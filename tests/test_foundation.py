@@ -1,4 +1,5 @@
 """The stack installs and runs on this Python: the lava 3.11 fix, Lava simulation, slayer training."""
+import json
 import os
 import subprocess
 import sys
@@ -51,11 +52,12 @@ def expected_voltages(tag: str, steps: int) -> np.ndarray:
 def test_lava_lif_dense_lif_in_fresh_interpreter(tag):
     code = ("import lava_ternary, json\n"
             "from lava_ternary.smoke import run_lif_dense_lif\n"
-            f"print(json.dumps(run_lif_dense_lif('{tag}', steps=10).tolist()))\n"
+            f"print('RESULT', json.dumps(run_lif_dense_lif('{tag}', steps=10).tolist()))\n"
             "import lava.lib.dl.slayer, lava.lib.dl.netx\n")
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    got = np.array(eval(proc.stdout.strip().splitlines()[-1]))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
+    got = np.array(json.loads(line[len("RESULT "):]))
     want = expected_voltages(tag, 10)
     assert (got[:, 0] == 0).any(), "LIF 1 should fire and reset within 10 steps"
     assert (got[:, 1] != 0).any(), "LIF 2 should receive LIF 1's spikes"
