@@ -1,0 +1,462 @@
+"""Ternary ({-1, 0, +1}) CUBA neuron for lava-dl SLAYER training, bit-exact with :mod:`lava_ternary.fixed`.
+
+:class:`Ternary` subclasses slayer's ``cuba.Neuron`` (its decays, scales and 8-bit weight quantiser)
+and replaces the dynamics with a symmetric-threshold integer loop: the paper's Eqs. 7/8 in Loihi's
+fixed-point arithmetic, so what trains is what Lava's ``fixed_pt`` models compute. The output is
+``o = a * b`` with ``b`` the ternary spike and ``a > 0`` the (optionally learnt) amplitude of Eq. 14;
+``a`` is folded into the next layer's weights (Eq. 17) by :mod:`lava_ternary.fold`, during training
+already (quantisation-aware), so the exported network emits plain ``b``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from lava.lib.dl.slayer.neuron import cuba
+from lava.lib.dl.slayer.neuron.dynamics.leaky_integrator import _li_dynamics_bwd
+from lava.lib.dl.slayer.spike.spike import _spike_backward
+from lava.lib.dl.slayer.utils import quantize
+
+from lava_ternary import fixed
+
+__all__ = ["Ternary", "PAPER_PARAMS", "neuron_params", "AMPLITUDE_MIN", "SURROGATES", "AMPLITUDE_SHAPES"]
+
+W_SCALE = 1 << fixed.VTH_SHIFT
+S_SCALE = W_SCALE << fixed.ACT_SHIFT
+AMPLITUDE_MIN = 1e-3
+SURROGATES = ("ste", "exp")
+AMPLITUDE_SHAPES = ("layer", "channel")
+MAX_BIAS_MANT = (1 << 12) - 1
+
+PAPER_PARAMS: Dict[str, float] = {"threshold": 0.5, "current_decay": 1.0, "voltage_decay": 0.75}
+"""The paper's neuron: threshold 0.5, current = input (``current_decay=1``), voltage keeps 0.25 per step."""
+
+Channels = Union[float, Sequence[float], np.ndarray, torch.Tensor]
+
+
+def neuron_params(device_params: Dict[str, Any], scale: int = W_SCALE,
+                  p_scale: int = fixed.DECAY_UNITY) -> Dict[str, Any]:
+    """Translate a TERNARY netx neuron description back to :class:`Ternary` constructor arguments.
+
+    The amplitude is left at 1: a file's weights already contain it (it was folded at export).
+
+    Parameters
+    ----------
+    device_params : dict
+        The ``neuron`` group as a dict (``vThMant``, ``iDecay``, ``vDecay`` and optionally
+        ``resetMode``, ``spikeMode``, ``vInit``).
+    scale : int
+        Weight scale (64).
+    p_scale : int
+        Decay scale (4096).
+    """
+    params: Dict[str, Any] = {
+        "threshold": int(np.asarray(device_params["vThMant"])) / scale,
+        "current_decay": float(np.asarray(device_params["iDecay"])) / p_scale,
+        "voltage_decay": float(np.asarray(device_params["vDecay"])) / p_scale,
+    }
+    for key, name in (("resetMode", "reset"), ("spikeMode", "spike_mode")):
+        if key in device_params:
+            value = device_params[key]
+            params[name] = value.decode() if isinstance(value, bytes) else str(value)
+    if "vInit" in device_params:
+        v_init = np.asarray(device_params["vInit"], dtype=np.float64) / (scale << fixed.ACT_SHIFT)
+        params["v_init"] = float(v_init) if v_init.ndim == 0 else v_init.tolist()
+    return params
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    """Raise ``ValueError`` unless every entry of ``value`` lies in [0, 1]."""
+    values = np.asarray(value, dtype=np.float64).ravel()
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
+        raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")
+
+
+def _channel_view(x: torch.Tensor, ndim: int) -> torch.Tensor:
+    """View a per-channel ``(C,)`` (or ``(1,)``) tensor so it broadcasts over ``(N, C, *spatial)``."""
+    return x.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _as_state(x: torch.Tensor) -> torch.Tensor:
+    """Float state (multiples of 1/4096) to exact integer-valued float64 in state units."""
+    return torch.trunc(x.to(torch.float64) * S_SCALE)
+
+
+def _wrap_current(u: torch.Tensor) -> torch.Tensor:
+    """24-bit current wrap exactly as :func:`lava_ternary.fixed.wrap_current`."""
+    u = torch.where(u > fixed.MAX_STATE, u - 2 * fixed.MAX_STATE, u)
+    return torch.where(u <= -fixed.MAX_STATE, u + 2 * fixed.MAX_STATE, u)
+
+
+def _current_loop(drive: torch.Tensor, keep: torch.Tensor, u: torch.Tensor, wrap: bool) -> torch.Tensor:
+    """``u = [wrap](trunc(u * keep / 4096) + drive[t])`` over time, in float64 integers."""
+    out = torch.empty_like(drive)
+    for t in range(drive.shape[-1]):
+        u = torch.trunc(u * keep * (1.0 / fixed.DECAY_UNITY)) + drive[..., t]
+        if wrap:
+            u = _wrap_current(u)
+        out[..., t] = u
+    return out
+
+
+class _CurrentDynamics(torch.autograd.Function):
+    """Current ``u[t] = (1 - current_decay) u[t-1] + x[t]`` with Loihi rounding and 24-bit wrap."""
+
+    @staticmethod
+    def forward(ctx, input: torch.Tensor, decay: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        keep = fixed.DECAY_UNITY - decay.detach().to(torch.float64)
+        drive = torch.trunc(input.detach().to(torch.float64) * S_SCALE)
+        u0 = _as_state(state.detach())
+        out = _current_loop(drive, keep, u0, wrap=False)
+        if out.numel() and (out.max() > fixed.MAX_STATE or out.min() <= -fixed.MAX_STATE):
+            out = _current_loop(drive, keep, u0, wrap=True)
+        output = (out / S_SCALE).to(input.dtype)
+        ctx.save_for_backward(output, decay)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        output, decay = ctx.saved_tensors
+        grad_input, grad_decay = _li_dynamics_bwd(grad_output, output, decay)
+        return grad_input, grad_decay.reshape(decay.shape), None
+
+
+class _VoltageDynamics(torch.autograd.Function):
+    """Voltage ``v[t] = (1 - voltage_decay) v[t-1] + u[t] + bias`` with saturation, ternary spike and reset.
+
+    Returns the voltage *before* the reset of each step (what the spike function reads), as slayer does.
+    """
+
+    @staticmethod
+    def forward(ctx, current: torch.Tensor, decay: torch.Tensor, state: torch.Tensor,
+                bias: Optional[torch.Tensor], vth_eff: int, soft: bool, binary: bool,
+                spiking: bool) -> torch.Tensor:
+        keep = fixed.DECAY_UNITY - decay.detach().to(torch.float64)
+        drive = torch.trunc(current.detach().to(torch.float64) * S_SCALE)
+        if bias is not None:
+            drive = drive + _channel_view(bias.detach().to(torch.float64) * S_SCALE, drive.ndim - 1)[..., None]
+        v = _as_state(state.detach())
+        out = torch.empty_like(drive)
+        lim = fixed.MAX_STATE - 1
+        for t in range(drive.shape[-1]):
+            v = torch.trunc(v * keep * (1.0 / fixed.DECAY_UNITY)) + drive[..., t]
+            v.clamp_(-lim, lim)
+            out[..., t] = v
+            if not spiking:
+                continue
+            if soft:
+                s = (v > vth_eff).to(v.dtype)
+                if not binary:
+                    s = s - (v < -vth_eff).to(v.dtype)
+                v = v - s * vth_eff
+            elif binary:
+                v = v * (v <= vth_eff)
+            else:
+                v = v * (v.abs() <= vth_eff)
+        output = (out / S_SCALE).to(current.dtype)
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(output, decay)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        output, decay = ctx.saved_tensors
+        grad_current, grad_decay = _li_dynamics_bwd(grad_output, output, decay)
+        grad_bias = None
+        if ctx.has_bias and ctx.needs_input_grad[3]:
+            grad_bias = grad_current.transpose(0, 1).reshape(grad_current.shape[1], -1).sum(dim=1)
+        return grad_current, grad_decay.reshape(decay.shape), None, grad_bias, None, None, None, None
+
+
+class _TernarySpike(torch.autograd.Function):
+    """``b = [v > θ] - [v < -θ]`` (binary: first term only) with a selectable surrogate gradient.
+
+    ``v`` and ``θ`` are exact multiples of 1/4096 and 1/64 in float, so the strict comparisons equal
+    slayer's ``v >= θ + threshold_eps`` and Loihi's integer ``v > vThMant << 6`` without an epsilon.
+    """
+
+    @staticmethod
+    def forward(ctx, voltage: torch.Tensor, threshold: float, binary: bool, surrogate: str,
+                tau_rho: float, scale_rho: float) -> torch.Tensor:
+        spikes = (voltage > threshold).to(voltage.dtype)
+        if not binary:
+            spikes = spikes - (voltage < -threshold).to(voltage.dtype)
+        ctx.save_for_backward(voltage)
+        ctx.args = (threshold, binary, surrogate, tau_rho, scale_rho)
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):
+        (voltage,) = ctx.saved_tensors
+        threshold, binary, surrogate, tau_rho, scale_rho = ctx.args
+        if surrogate == "ste":
+            low = 0.0 if binary else -threshold
+            grad = ((voltage >= low) & (voltage <= threshold)).to(voltage.dtype) / threshold
+        else:
+            grad = _spike_backward(voltage, threshold, tau_rho, scale_rho)
+            if not binary:
+                grad = grad + _spike_backward(voltage, -threshold, tau_rho, scale_rho)
+        return grad * grad_spikes, None, None, None, None, None
+
+
+class Ternary(cuba.Neuron):
+    """Loihi CUBA neuron with a symmetric threshold that fires ``o = a * b``, ``b`` in {-1, 0, +1}.
+
+    Dynamics (slayer float units; the integer arithmetic is exactly :func:`lava_ternary.fixed.neuron_step`):
+    ``u[t] = (1 - current_decay) u[t-1] + x[t]``, ``v[t] = (1 - voltage_decay) v[t-1] + u[t] + bias``,
+    ``b = +1 if v > θ``, ``-1 if v < -θ`` (ternary mode), else 0; hard reset ``v = 0`` or soft reset
+    ``v -= b θ`` after a spike; ``u`` is never reset. Every sample starts from ``u = 0, v = v_init``.
+    The amplitude ``a`` is folded into the next layer's weights (:mod:`lava_ternary.fold`), so the
+    deployed neuron sends ``b`` only.
+
+    Parameters
+    ----------
+    threshold : float
+        Threshold θ > 0; truncated to a multiple of 1/64 (``vThMant = θ * 64``, at most 2**17 - 1).
+    current_decay, voltage_decay : float or tuple
+        Fraction of current / voltage lost per step, in [0, 1] (``(min, max)`` when not ``shared_param``).
+    tau_grad, scale_grad : float
+        Width and scale of slayer's exponential surrogate (``surrogate='exp'``).
+    scale : int
+        slayer's weight scale; must be 64 (Loihi's 6-bit weight/threshold shift).
+    norm, dropout : callable, optional
+        As in ``cuba.Neuron`` (``norm`` is applied to the current; not exportable).
+    shared_param : bool
+        Shared decays (True) or per-channel decays drawn in ``[min, max]``.
+    persistent_state : bool
+        Keep ``u, v`` across calls instead of starting each sample from ``(0, v_init)``.
+    requires_grad : bool
+        Learnable decays.
+    graded_spike : bool
+        Must be False (graded output has no TERNARY deploy path).
+    reset : {'hard', 'soft'}
+        Voltage reset after a spike.
+    spike_mode : {'ternary', 'binary'}
+        Binary fires only at ``+θ`` (the ablation baseline); the dynamics are otherwise identical.
+    v_init : float or sequence of float
+        Initial voltage of every sample, scalar or per channel; quantised to a multiple of 1/4096.
+    learn_amplitude : bool
+        Make the amplitude ``a`` a trainable parameter.
+    amplitude : float or sequence of float
+        Initial amplitude ``a > 0`` (clamped to at least :data:`AMPLITUDE_MIN` in use).
+    amplitude_shape : {'layer', 'channel'}
+        One amplitude per layer (the paper) or per output channel.
+    surrogate : {'ste', 'exp'}
+        Straight-through estimator (gradient of ``clamp(v/θ, -1, 1)``, the paper's code) or slayer's
+        exponential kernel (one per threshold side).
+    """
+
+    def __init__(self, threshold: float, current_decay: Any, voltage_decay: Any,
+                 tau_grad: float = 1, scale_grad: float = 1, scale: int = W_SCALE,
+                 norm: Any = None, dropout: Any = None, shared_param: bool = True,
+                 persistent_state: bool = False, requires_grad: bool = False,
+                 graded_spike: bool = False, reset: str = "hard", spike_mode: str = "ternary",
+                 v_init: Channels = 0.0, learn_amplitude: bool = False, amplitude: Channels = 1.0,
+                 amplitude_shape: str = "layer", surrogate: str = "ste"):
+        if not np.isscalar(threshold) or not np.isfinite(threshold) or threshold <= 0:
+            raise ValueError(f"threshold must be a positive number; got {threshold!r}")
+        if not 1 <= int(threshold * W_SCALE) <= fixed.MAX_VTH_MANT:
+            raise ValueError(f"threshold must be in [1/64, {fixed.MAX_VTH_MANT}/64] (vThMant 1..2**17-1); "
+                             f"got {threshold!r}")
+        _check_fraction("current_decay", current_decay)
+        _check_fraction("voltage_decay", voltage_decay)
+        if scale != W_SCALE:
+            raise ValueError(f"scale must be {W_SCALE} (Loihi's weight/threshold shift); got {scale!r}")
+        if graded_spike:
+            raise ValueError("graded_spike must be False: a TERNARY neuron sends b in {-1, 0, +1}")
+        for name, value, allowed in (("reset", reset, fixed.RESET_MODES),
+                                     ("spike_mode", spike_mode, fixed.SPIKE_MODES),
+                                     ("surrogate", surrogate, SURROGATES),
+                                     ("amplitude_shape", amplitude_shape, AMPLITUDE_SHAPES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+        super().__init__(threshold, current_decay, voltage_decay, tau_grad=tau_grad,
+                         scale_grad=scale_grad, scale=scale, norm=norm, dropout=dropout,
+                         shared_param=shared_param, persistent_state=persistent_state,
+                         requires_grad=requires_grad, graded_spike=False)
+        self.reset = reset
+        self.spike_mode = spike_mode
+        self.surrogate = surrogate
+        self.learn_amplitude = bool(learn_amplitude)
+        self.amplitude_shape = amplitude_shape
+        self.num_channels: Optional[int] = None
+
+        v_init_t = torch.as_tensor(v_init, dtype=torch.float64).reshape(-1)
+        v_init_mant = torch.round(v_init_t * S_SCALE)
+        if v_init_t.numel() == 0 or not torch.all(torch.isfinite(v_init_t)) \
+                or torch.any(v_init_mant.abs() >= fixed.MAX_STATE):
+            raise ValueError(f"v_init must be finite with |v_init| < 2048 (24-bit state); got {v_init!r}")
+        self.register_buffer("v_init", (v_init_mant / S_SCALE).to(torch.float32))
+
+        amp = torch.as_tensor(amplitude, dtype=torch.float32).reshape(-1)
+        if amp.numel() == 0 or not torch.all(torch.isfinite(amp)) or torch.any(amp <= 0):
+            raise ValueError(f"amplitude must be positive; got {amplitude!r}")
+        if amplitude_shape == "layer" and amp.numel() != 1:
+            raise ValueError(f"amplitude must be a scalar when amplitude_shape='layer'; got {amp.numel()} values")
+        self.amplitude = torch.nn.Parameter(amp, requires_grad=self.learn_amplitude)
+        for name, tensor in (("v_init", self.v_init), ("amplitude", amp)):
+            if tensor.numel() > 1:
+                self._set_channels(tensor.numel(), name)
+
+    # ------------------------------------------------------------------ shape and channels
+    def _set_channels(self, channels: int, source: str) -> None:
+        """Fix the channel count; check per-channel parameters against it."""
+        if self.num_channels is not None and self.num_channels != channels:
+            raise ValueError(f"{source}: {channels} channels do not match the neuron's {self.num_channels}")
+        self.num_channels = int(channels)
+
+    def init_channels(self, channels: int) -> None:
+        """Create the per-channel parameters for ``channels`` output channels (idempotent).
+
+        Blocks call it at construction, so parameters exist before an optimiser or ``load_state_dict``.
+        """
+        self._set_channels(channels, "channels")
+        for name in ("v_init", "amplitude"):
+            if getattr(self, name).numel() not in (1, channels):
+                raise ValueError(f"{name} has {getattr(self, name).numel()} values for {channels} channels")
+        if self.amplitude_shape == "channel" and self.amplitude.numel() == 1:
+            self.amplitude = torch.nn.Parameter(self.amplitude.detach().expand(channels).clone(),
+                                                requires_grad=self.learn_amplitude)
+        if not self.shared_param and hasattr(self, "current_decay_min"):
+            with torch.no_grad():
+                for name in ("current_decay", "voltage_decay"):
+                    lo, hi = getattr(self, f"{name}_min"), getattr(self, f"{name}_max")
+                    value = lo + (hi - lo) * torch.rand(channels, dtype=torch.float32)
+                    setattr(self, name, torch.nn.Parameter(self.p_scale * value.to(self.device),
+                                                           requires_grad=self.requires_grad))
+                    delattr(self, f"{name}_min")
+                    delattr(self, f"{name}_max")
+
+    def set_shape(self, shape: Sequence[int]) -> None:
+        """Fix the neuron shape ``(C, ...)`` (torch order, no batch/time) before any forward pass."""
+        shape = torch.Size(int(s) for s in shape)
+        if len(shape) == 0:
+            raise ValueError("shape must have at least one (channel) dimension")
+        if self.shape is not None and torch.Size(self.shape) != shape:
+            raise ValueError(f"shape {tuple(shape)} does not match the neuron's {tuple(self.shape)}")
+        self.init_channels(shape[0])
+        self.shape = shape
+        self.num_neurons = int(np.prod(shape))
+
+    def get_extra_state(self) -> Dict[str, Any]:
+        """Keep the neuron shape in the ``state_dict`` so export works after ``load_state_dict``."""
+        return {"shape": None if self.shape is None else list(self.shape)}
+
+    def set_extra_state(self, state: Dict[str, Any]) -> None:
+        """Restore the shape saved by :meth:`get_extra_state`."""
+        if state.get("shape") is not None:
+            self.set_shape(state["shape"])
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def v_th_eff(self) -> int:
+        """Threshold in state units (``vThMant << 6``)."""
+        return int(fixed.effective_threshold(self.v_th_mant))
+
+    def amplitude_value(self) -> torch.Tensor:
+        """The amplitude in use, ``(1,)`` or ``(C,)``, clamped to at least :data:`AMPLITUDE_MIN`."""
+        return self.amplitude.clamp(min=AMPLITUDE_MIN)
+
+    @property
+    def v_init_mant(self) -> np.ndarray:
+        """Initial voltage in state units (netx ``vInit``): int64 scalar or ``(C,)``."""
+        value = torch.round(self.v_init.detach().double() * S_SCALE).cpu().numpy().astype(np.int64)
+        return value[0] if value.size == 1 else value
+
+    @property
+    def device_params(self) -> Dict[str, Any]:
+        """The TERNARY netx neuron description (docs/architecture.md)."""
+        amp = self.amplitude_value().detach().cpu().numpy().astype(np.float32)
+        return {
+            "type": "TERNARY",
+            "iDecay": self.cx_current_decay,
+            "vDecay": self.cx_voltage_decay,
+            "vThMant": self.v_th_mant,
+            "refDelay": self.ref_delay,
+            "resetMode": self.reset,
+            "spikeMode": self.spike_mode,
+            "vInit": self.v_init_mant,
+            "amplitude": amp[0] if amp.size == 1 else amp,
+            "messageBits": 2,
+            "gradedSpike": False,
+        }
+
+    # ------------------------------------------------------------------ dynamics
+    def _decay(self, decay: torch.Tensor, ndim: int) -> torch.Tensor:
+        """Quantised 12-bit decay, viewed per channel when not shared."""
+        decay = quantize(decay)
+        return decay if decay.numel() == 1 else _channel_view(decay, ndim)
+
+    def _initial_state(self, input: torch.Tensor):
+        """``(u0, v0)`` for this call: persistent state if kept and compatible, else ``(0, v_init)``."""
+        state_shape = input.shape[:-1]
+        v_init = _channel_view(self.v_init, len(state_shape)).to(input.device, input.dtype)
+        fresh = (torch.zeros(state_shape, dtype=input.dtype, device=input.device),
+                 v_init.expand(state_shape).clone())
+        if not self.persistent_state or self.current_state.shape != state_shape:
+            return fresh
+        return self.current_state, self.voltage_state
+
+    def dynamics(self, input: torch.Tensor, bias: Optional[torch.Tensor] = None,
+                 spiking: bool = True):
+        """Current and (pre-reset) voltage of the neuron for ``input`` of shape ``(N, C, ..., T)``.
+
+        Parameters
+        ----------
+        input : torch.Tensor
+            Synaptic input in slayer units (``W @ s``).
+        bias : torch.Tensor, optional
+            Per-channel bias ``(C,)`` added to the voltage every step (a multiple of 1/64).
+        spiking : bool
+            False runs the integrator without spikes or reset (the Affine readout).
+        """
+        if input.dim() < 3:
+            raise ValueError(f"input must be (batch, channels, ..., time); got shape {tuple(input.shape)}")
+        if self.shape is None:
+            self.set_shape(input.shape[1:-1])
+        elif input.shape[1:-1] != self.shape:
+            raise ValueError(f"input shape {tuple(input.shape)} does not match neuron shape {tuple(self.shape)}")
+        if self.requires_grad:
+            self.clamp()
+        u0, v0 = self._initial_state(input)
+        ndim = input.dim() - 1
+        current = _CurrentDynamics.apply(input, self._decay(self.current_decay, ndim), u0)
+        if self.norm is not None:
+            current = self.norm(current)
+        voltage = _VoltageDynamics.apply(current, self._decay(self.voltage_decay, ndim), v0, bias,
+                                         self.v_th_eff, self.reset == "soft",
+                                         self.spike_mode == "binary", spiking)
+        if self.persistent_state:
+            with torch.no_grad():
+                self.current_state = current[..., -1].detach().clone()
+                last = voltage[..., -1].detach()
+                self.voltage_state = self._reset(last, self._spikes(last)) if spiking else last.clone()
+        return current, voltage
+
+    def _spikes(self, voltage: torch.Tensor) -> torch.Tensor:
+        """Ternary (or binary) spikes of a voltage, without gradient."""
+        spikes = (voltage > self.threshold).to(voltage.dtype)
+        if self.spike_mode == "ternary":
+            spikes = spikes - (voltage < -self.threshold).to(voltage.dtype)
+        return spikes
+
+    def _reset(self, voltage: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
+        """Voltage after the reset for spikes of either sign."""
+        if self.reset == "soft":
+            return voltage - spikes * self.threshold
+        return voltage * (spikes == 0)
+
+    def spike(self, voltage: torch.Tensor) -> torch.Tensor:
+        """Output ``o = a * b`` from the pre-reset voltage (then dropout, if any)."""
+        spikes = _TernarySpike.apply(voltage, self.threshold, self.spike_mode == "binary", self.surrogate,
+                                     self.tau_rho * cuba.TAU_RHO_MULT, self.scale_rho * cuba.SCALE_RHO_MULT)
+        out = spikes * _channel_view(self.amplitude_value(), spikes.dim() - 1)[..., None]
+        if self.drop is not None:
+            out = self.drop(out)
+        return out
+
+    def forward(self, input: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Spike output ``a * b`` of shape ``input.shape`` for synaptic input ``(N, C, ..., T)``."""
+        _, voltage = self.dynamics(input, bias)
+        return self.spike(voltage)
