@@ -1,0 +1,183 @@
+"""The Lava network of a netx file: stock netx ``Network`` extended for TERNARY neurons and pool layers.
+
+Lives in :mod:`lava_ternary.proc` because Lava's model discovery imports every module next to the
+module that defines a Process (here: only this small package). Import it as
+``lava_ternary.netx.Network``; the behaviour is documented there and in ``docs/netx_schema.md``.
+
+The file is first validated by :func:`lava_ternary.netfile.read_network`; while the stock
+``_create`` runs, netx's neuron dispatch (``Network.get_neuron_params``, called by explicit class
+name inside netx) is swapped for one that builds :class:`TernaryCUBA` for ``TERNARY`` neurons, and
+netx's ``optimize_weight_bits`` for one that accepts all-zero weights; both are restored in
+``finally``. ``pool`` layers are presented to the stock code as depthwise convolutions with constant
+weights. Everything else (CUBA, SDNN, ... layers) is built by stock netx unchanged.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+from lava.lib.dl.netx import hdf5 as netx_hdf5
+from lava.lib.dl.netx.blocks.models import AbstractPyBlockModel
+from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE
+from lava.magma.core.decorator import implements
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lava_ternary import fixed
+from lava_ternary.errors import NetxFormatError
+from lava_ternary.netfile import LayerSpec, NetSpec, read_network
+from lava_ternary.proc.process import TernaryCUBA
+
+__all__ = ["Network", "ternary_neuron_params"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def ternary_neuron_params(layer: LayerSpec, reset_interval: Optional[int], reset_offset: int) -> Dict[str, Any]:
+    """netx ``neuron_params`` for a TERNARY layer: our process, its arguments and the message bits.
+
+    Parameters
+    ----------
+    layer : LayerSpec
+        A validated layer whose neuron is TERNARY.
+    reset_interval : int or None
+        Sample length in steps (None: never restart).
+    reset_offset : int
+        Network-level ``reset_offset``; the restart phase is ``reset_offset + 1`` for every layer.
+    """
+    neuron = layer.neuron.params
+    return {"neuron_proc": TernaryCUBA, "bias_key": "bias_mant", "bias_exp": fixed.ACT_SHIFT,
+            "i_decay": neuron["iDecay"], "v_decay": neuron["vDecay"], "vth": neuron["vThMant"],
+            "v_init": neuron["vInit"], "reset_mode": neuron["resetMode"], "spike_mode": neuron["spikeMode"],
+            "reset_interval": reset_interval, "reset_offset": reset_offset + 1,
+            "num_message_bits": neuron["messageBits"]}
+
+
+def _optimize_weight_bits(weight: np.ndarray):
+    """netx's ``optimize_weight_bits``, except that all-zero weights (an OverflowError there) pass unchanged."""
+    if not np.any(weight):
+        return np.zeros_like(weight), 8, 0, SYNAPSE_SIGN_MODE.MIXED
+    return _STOCK_OPTIMIZE(weight)
+
+
+_STOCK_OPTIMIZE = netx_hdf5.optimize_weight_bits
+_STOCK_NEURON_PARAMS = netx_hdf5.Network.get_neuron_params
+
+
+class _LayerView:
+    """A layer group as the stock ``_create`` reads it, with a pool shown as a depthwise conv."""
+
+    def __init__(self, group: Any, spec: LayerSpec):
+        self._group, self._spec = group, spec
+        self.f = group.f
+        self._override: Dict[str, Any] = {}
+        if spec.type == "pool":
+            channels = spec.channels
+            kernel = np.broadcast_to(spec.weight, (channels, 1) + spec.kernel_size).astype(np.int64).copy()
+            self._override = {"type": "conv", "weight": kernel, "groups": channels,
+                              "stride": np.array(spec.stride), "padding": np.array(spec.padding),
+                              "dilation": np.array(spec.dilation)}
+
+    def keys(self):
+        return set(self._group.keys()) | set(self._override)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._override:
+            return self._override[key]
+        return self._group[key]
+
+
+class _LayersView:
+    """The ``layer`` group with each layer wrapped in :class:`_LayerView`."""
+
+    def __init__(self, group: Any, spec: NetSpec):
+        self._group, self._spec = group, spec
+
+    def __len__(self) -> int:
+        return len(self._spec)
+
+    def __getitem__(self, index: int) -> _LayerView:
+        return _LayerView(self._group[index], self._spec[index])
+
+
+class _ConfigView:
+    """The file root as the stock ``_create`` reads it."""
+
+    def __init__(self, config: Any, spec: NetSpec):
+        self._config, self._spec = config, spec
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "layer":
+            return _LayersView(self._config["layer"], self._spec)
+        return self._config[key]
+
+
+class Network(netx_hdf5.Network):
+    """netx ``Network`` that also builds TERNARY neurons and pool layers, after validating the file.
+
+    Same constructor arguments and ports (``inp``, ``out``) as
+    :class:`lava.lib.dl.netx.hdf5.Network`; a stock file (CUBA, SDNN) builds exactly what stock netx
+    builds. ``input_message_bits`` must cover the direct input (e.g. 6 for digits pixels 0..16,
+    more for signed or larger values); TERNARY layers report ``messageBits`` (>= 2) so the next
+    Dense/Conv takes the graded, signed path.
+
+    Parameters
+    ----------
+    net_config : str or path-like
+        netx HDF5 file.
+    num_layers, skip_layers, input_message_bits, input_shape, reset_interval, reset_offset, spike_exp, sparse_fc_layer
+        As for :class:`lava.lib.dl.netx.hdf5.Network` (``input_shape`` in (x, y, f) = WHC order).
+        TERNARY layers restart together (see the module docstring); stock layers keep netx's
+        per-layer reset offsets.
+
+    Attributes
+    ----------
+    spec : NetSpec
+        The validated file contents (:func:`lava_ternary.netfile.read_network`).
+
+    Raises
+    ------
+    NetxFormatError
+        For a file netx cannot build from (unknown layer or neuron type, bad keys, bad shapes).
+    """
+
+    def __init__(self, net_config: PathLike, num_layers: Optional[int] = None, skip_layers: int = 0,
+                 input_message_bits: Optional[int] = 0, input_shape: Optional[Tuple[int, ...]] = None,
+                 reset_interval: Optional[int] = None, reset_offset: int = 0, spike_exp: int = 6,
+                 sparse_fc_layer: bool = False) -> None:
+        super().__init__(net_config=os.fspath(net_config), num_layers=num_layers, skip_layers=skip_layers,
+                         input_message_bits=input_message_bits, input_shape=input_shape,
+                         reset_interval=reset_interval, reset_offset=reset_offset, spike_exp=spike_exp,
+                         sparse_fc_layer=sparse_fc_layer)
+
+    def _create(self):
+        chw = None if self.input_shape is None else tuple(int(s) for s in self.input_shape)[::-1]
+        self.spec = read_network(self.filename, chw)
+        by_group = {f"/layer/{layer.index}/neuron": layer for layer in self.spec if layer.is_ternary}
+        interval, offset = self.reset_interval, self.reset_offset
+
+        def neuron_params(neuron_config, input=False, reset_interval=None, reset_offset=0, spike_exp=6):
+            name = getattr(getattr(neuron_config, "f", None), "name", None)
+            if name in by_group:
+                return ternary_neuron_params(by_group[name], interval, offset)
+            return _STOCK_NEURON_PARAMS(neuron_config, input=input, reset_interval=reset_interval,
+                                        reset_offset=reset_offset, spike_exp=spike_exp)
+
+        stock_config = self.net_config
+        self.net_config = _ConfigView(stock_config, self.spec)
+        netx_hdf5.Network.get_neuron_params = staticmethod(neuron_params)
+        netx_hdf5.optimize_weight_bits = _optimize_weight_bits
+        try:
+            layers = super()._create()
+        finally:
+            netx_hdf5.Network.get_neuron_params = staticmethod(_STOCK_NEURON_PARAMS)
+            netx_hdf5.optimize_weight_bits = _STOCK_OPTIMIZE
+            self.net_config = stock_config
+        if not layers:
+            raise NetxFormatError(self.filename, None, "layer", "no Lava layer to build (only input/flatten layers)")
+        return layers
+
+
+@implements(proc=Network, protocol=LoihiProtocol)
+class PyTernaryNetworkModel(AbstractPyBlockModel):
+    """The hierarchical model of :class:`Network` (Lava matches models by exact process type)."""
