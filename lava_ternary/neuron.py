@@ -24,7 +24,7 @@ __all__ = ["Ternary", "PAPER_PARAMS", "neuron_params", "AMPLITUDE_MIN", "SURROGA
 
 W_SCALE = 1 << fixed.VTH_SHIFT
 S_SCALE = W_SCALE << fixed.ACT_SHIFT
-AMPLITUDE_MIN = 1e-3
+AMPLITUDE_MIN = 2.0 ** -10
 SURROGATES = ("ste", "exp")
 AMPLITUDE_SHAPES = ("layer", "channel")
 MAX_BIAS_MANT = (1 << 12) - 1
@@ -311,10 +311,10 @@ class Ternary(cuba.Neuron):
 
         Blocks call it at construction, so parameters exist before an optimiser or ``load_state_dict``.
         """
-        self._set_channels(channels, "channels")
         for name in ("v_init", "amplitude"):
             if getattr(self, name).numel() not in (1, channels):
                 raise ValueError(f"{name} has {getattr(self, name).numel()} values for {channels} channels")
+        self._set_channels(channels, "channels")
         if self.amplitude_shape == "channel" and self.amplitude.numel() == 1:
             self.amplitude = torch.nn.Parameter(self.amplitude.detach().expand(channels).clone(),
                                                 requires_grad=self.learn_amplitude)
@@ -338,6 +338,13 @@ class Ternary(cuba.Neuron):
         self.init_channels(shape[0])
         self.shape = shape
         self.num_neurons = int(np.prod(shape))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Adopt a per-channel ``v_init`` from the checkpoint (it may differ from the constructor's scalar)."""
+        v_init = state_dict.get(prefix + "v_init")
+        if v_init is not None and v_init.shape != self.v_init.shape:
+            self.v_init = torch.empty_like(v_init)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def get_extra_state(self) -> Dict[str, Any]:
         """Keep the neuron shape in the ``state_dict`` so export works after ``load_state_dict``."""
