@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Iterable, List, Optional
 
 import torch
+from torch.nn.utils.weight_norm import WeightNorm
 
 __all__ = ["link", "folded_weight", "fold_amplitude", "expand_amplitude", "current_weight"]
 
@@ -68,7 +69,7 @@ def current_weight(synapse: torch.nn.Module) -> torch.Tensor:
     """The synapse's float weight, recomputed from ``g, v`` when weight normalisation is on."""
     if getattr(synapse, "weight_norm_enabled", False):
         for hook in synapse._forward_pre_hooks.values():
-            if isinstance(hook, torch.nn.utils.weight_norm.WeightNorm):
+            if isinstance(hook, WeightNorm):
                 return hook.compute_weight(synapse)
     return synapse.weight
 

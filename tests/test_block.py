@@ -1,0 +1,295 @@
+"""Tests of lava_ternary.block and lava_ternary.fold: folding contract, bias, logs, export without forward."""
+import lava_ternary  # noqa: F401  (lava import fix first)
+
+import io
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lava_ternary import block, fixed, fold
+from lava_ternary.neuron import PAPER_PARAMS
+
+P = dict(PAPER_PARAMS)
+
+
+def params(**extra):
+    return dict(P, **extra)
+
+
+def q8(w):
+    """slayer's quantize_8bit in float units."""
+    return (torch.round(w / (2 / 64)) * (2 / 64)).clamp(-256 / 64, 254 / 64)
+
+
+def set_amplitude(neuron, values):
+    with torch.no_grad():
+        neuron.amplitude.copy_(torch.as_tensor(values, dtype=torch.float32))
+
+
+def export(blocks):
+    """Export blocks into an in-memory netx file; return {path: value} of every dataset."""
+    out = {}
+    with h5py.File(io.BytesIO(), "w") as f:
+        layer = f.create_group("layer")
+        for i, b in enumerate(blocks):
+            b.export_hdf5(layer.create_group(str(i)))
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+# ---------------------------------------------------------------- folding
+def test_link_and_folded_weight_layer_amplitude():
+    torch.manual_seed(0)
+    net = [block.Dense(params(learn_amplitude=True), 6, 5), block.Dense(params(), 5, 4, weight_scale=3)]
+    set_amplitude(net[0].neuron, [0.7])
+    assert fold.link(net) == [None, net[0].neuron]
+    assert fold.link(net) == [None, net[0].neuron]  # idempotent
+    assert torch.equal(fold.folded_weight(net[1]), q8(0.7 * net[1].synapse.weight))
+    assert torch.equal(fold.folded_weight(net[0]), q8(net[0].synapse.weight))
+    assert "input_amplitude" not in dict(net[1].named_modules())  # a reference, not a submodule
+    assert set(net[1].state_dict()) == set(block.Dense(params(), 5, 4).state_dict())
+
+
+def test_folded_weight_per_channel_conv_groups_and_flatten():
+    torch.manual_seed(1)
+    a = torch.tensor([0.5, 1.25, 2.0, 0.75])
+    net = [block.Conv(params(learn_amplitude=True, amplitude_shape="channel"), 2, 4, 3, padding=1,
+                      input_shape=(2, 5, 5)),
+           block.Conv(params(learn_amplitude=True, amplitude_shape="channel"), 4, 6, 3, padding=1, groups=2,
+                      weight_scale=2),
+           block.Flatten(),
+           block.Dense(params(), 6 * 25, 3, weight_scale=4)]
+    set_amplitude(net[0].neuron, a)
+    a2 = torch.tensor([0.5, 1.0, 1.5, 2.0, 0.25, 3.0])
+    set_amplitude(net[1].neuron, a2)
+    fold.link(net)
+    w = net[1].synapse.weight  # (6, 2, 3, 3, 1): outputs 0-2 read inputs 0,1; outputs 3-5 read inputs 2,3
+    per_in = torch.stack([a[:2]] * 3 + [a[2:]] * 3).reshape(6, 2, 1, 1, 1)
+    assert torch.equal(fold.folded_weight(net[1]), q8(per_in * w))
+    wd = net[3].synapse.weight  # (3, 150, 1, 1, 1): channel c covers features 25c .. 25c+24
+    assert torch.equal(fold.folded_weight(net[3]), q8(a2.repeat_interleave(25).reshape(1, 150, 1, 1, 1) * wd))
+    assert net[2].shape == [150, 1, 1]  # link filled the flatten shape
+
+
+def test_link_chain_rules():
+    inp = block.Input(params(), input_shape=(3,))
+    d1, d2 = block.Dense(params(), 3, 4), block.Dense(params(), 4, 4)
+    aff, avg, d3 = block.Affine(params(), 4, 4), block.Average(2), block.Dense(params(), 2, 2)
+    linked = fold.link([inp, d1, aff, d2, avg, d3])
+    assert linked == [None, inp.neuron, d1.neuron, None, None, None]  # Affine emits voltages, not spikes
+    assert fold.link([block.Input(), block.Dense(params(), 3, 4)]) == [None, None]  # neuron-less input
+    pool_after_channel = [block.Conv(params(amplitude_shape="channel"), 1, 2, 3, input_shape=(1, 6, 6)),
+                          block.Pool(params(), 2)]
+    with pytest.raises(ValueError, match="block 1 .*Pool"):
+        fold.link(pool_after_channel)
+    with pytest.raises(ValueError, match="input_amplitude"):
+        d1.input_amplitude = d2
+
+
+def test_linked_forward_uses_exact_ternary_input_and_folded_weight():
+    torch.manual_seed(2)
+    src = block.Dense(params(learn_amplitude=True), 8, 6, weight_scale=4)
+    dst = block.Dense(params(), 6, 5, weight_scale=4)
+    set_amplitude(src.neuron, [0.6])
+    fold.link([src, dst])
+    x = (torch.rand(3, 8, 10) * 4).round() / 2
+    s = src(x)
+    b = s / 0.6
+    assert set(torch.unique(b).tolist()) <= {-1.0, 0.0, 1.0} and (b == -1).any()
+    out = dst(s)
+    plain = block.Dense(params(), 6, 5, pre_hook_fx=None)
+    with torch.no_grad():
+        plain.synapse.weight.copy_(fold.folded_weight(dst))
+    assert torch.equal(out, plain(b))
+
+
+def test_amplitude_gradient_through_fold_and_spike_output():
+    torch.manual_seed(3)
+    src = block.Dense(params(learn_amplitude=True), 8, 6, weight_scale=4)
+    dst = block.Dense(params(learn_amplitude=True), 6, 5, weight_scale=6)
+    set_amplitude(src.neuron, [0.8])
+    set_amplitude(dst.neuron, [1.3])
+    fold.link([src, dst])
+    x = (torch.rand(4, 8, 12) * 4).round() / 2
+    weights = torch.randn(4, 5, 12)
+    (dst(src(x)) * weights).sum().backward()
+    grad_src, grad_dst = src.neuron.amplitude.grad.clone(), dst.neuron.amplitude.grad.clone()
+    # reference: b fixed, z = conv(b, q8(a W)) with the same downstream neuron; only the fold carries a
+    with torch.no_grad():
+        b = src(x) / 0.8
+    a_ref = torch.tensor([0.8], requires_grad=True)
+    z = F.conv3d(b.reshape(4, 6, 1, 1, 12), q8_ste(a_ref * dst.synapse.weight.detach())).reshape(4, 5, 12)
+    dst.neuron.amplitude.grad = None
+    from lava.lib.dl.slayer.block.base import step_delay
+    (step_delay(dst, dst.neuron(z)) * weights).sum().backward()
+    assert grad_src.abs().item() > 0
+    torch.testing.assert_close(grad_src, a_ref.grad, rtol=1e-4, atol=1e-6)
+    # the last layer's amplitude learns through its spike output o = a b
+    out_b = (dst(src(x)) / 1.3).detach()
+    torch.testing.assert_close(grad_dst, (out_b * weights).sum().reshape(1), rtol=1e-4, atol=1e-5)
+    fixed_src = block.Dense(params(), 8, 6)
+    fold.link([fixed_src, dst])
+    dst(fixed_src(x)).sum().backward()
+    assert fixed_src.neuron.amplitude.grad is None
+
+
+def q8_ste(w):
+    """q8 with a straight-through gradient, as slayer's quantize."""
+    return w + (q8(w) - w).detach()
+
+
+# ---------------------------------------------------------------- bias, logs, graded input
+def test_bias_quantised_clamped_and_exported():
+    d = block.Dense(params(voltage_decay=0.0), 3, 4, bias=True)
+    with torch.no_grad():
+        d.bias.copy_(torch.tensor([0.30, -0.01, 100.0, -100.0]))
+    assert d.quantized_bias().tolist() == [19 / 64, -1 / 64, 4095 / 64, -4095 / 64]
+    data = export([d])
+    assert data["layer/0/bias"].tolist() == [19, -1, 4095, -4095]
+    with torch.no_grad():
+        d.synapse.weight.zero_()
+        d.bias.copy_(torch.tensor([0.1875, -0.1875, 0.0, 0.0]))
+    out = d(torch.zeros(1, 3, 5))
+    assert out[0, 0].tolist() == [0, 0, 0, 1, 0] and out[0, 1].tolist() == [0, 0, 0, -1, 0]  # delay_shift
+    (d(torch.zeros(1, 3, 5)) * torch.randn(1, 4, 5)).sum().backward()
+    assert d.bias.grad is not None
+
+
+def test_count_log_counts_negative_spikes():
+    d = block.Dense(params(), 2, 2, count_log=True, delay_shift=False)
+    with torch.no_grad():
+        d.synapse.weight.copy_(torch.tensor([[-2.0, 0.0], [0.0, -2.0]]).reshape(2, 2, 1, 1, 1))
+    out, rate = d(torch.ones(1, 2, 4))
+    assert (out == -1).all() and rate.item() == 1.0
+
+
+def test_graded_input_dense_matches_fixed_step():
+    torch.manual_seed(4)
+    d = block.Dense(params(), 5, 3, weight_scale=2, delay_shift=False)
+    x = torch.randint(0, 17, (2, 5, 6)).float()  # digits pixel levels
+    b = d(x).detach()
+    w_int = (fold.folded_weight(d) * 64).reshape(3, 5).detach().numpy().astype(np.int64)
+    u = np.zeros((2, 3), np.int64)
+    v = np.zeros((2, 3), np.int64)
+    for t in range(6):
+        u, v, s = fixed.neuron_step(u, v, x[..., t].numpy().astype(np.int64) @ w_int.T, i_decay=4096, v_decay=3072,
+                                    vth=32)
+        np.testing.assert_array_equal(b[..., t].numpy(), s)
+
+
+def test_linked_network_equals_integer_simulation_of_export():
+    """Two linked blocks with learnt amplitudes and biases: spikes equal an integer sim of the exported file."""
+    torch.manual_seed(5)
+    net = [block.Dense(params(learn_amplitude=True, amplitude_shape="channel", v_init=0.25, reset="soft"), 6, 8,
+                       weight_scale=3, bias=True),
+           block.Dense(params(learn_amplitude=True, threshold=0.75, current_decay=0.5), 8, 4, weight_scale=3,
+                       bias=True)]
+    set_amplitude(net[0].neuron, torch.rand(8) + 0.3)
+    set_amplitude(net[1].neuron, [0.45])
+    with torch.no_grad():
+        for b in net:
+            b.bias.uniform_(-0.3, 0.3)
+    fold.link(net)
+    x = torch.randint(0, 17, (3, 6, 20)).float()
+    s1 = net[0](x)
+    s2 = net[1](s1)
+    data = export(net)
+    spikes = x.numpy().astype(np.int64)
+    for i, expected in enumerate((s1, s2)):
+        g = {k.split("/", 2)[2]: v for k, v in data.items() if k.startswith(f"layer/{i}/")}
+        w = g["weight"].astype(np.int64)
+        u = np.zeros((3, w.shape[0]), np.int64)
+        v = np.broadcast_to(g["neuron/vInit"], u.shape).astype(np.int64)
+        out = np.zeros((3, w.shape[0], 20), np.int64)
+        for t in range(20):
+            u, v, s = fixed.neuron_step(u, v, spikes[..., t] @ w.T, i_decay=g["neuron/iDecay"],
+                                        v_decay=g["neuron/vDecay"], vth=g["neuron/vThMant"], bias=g["bias"] << 6,
+                                        soft_reset=g["neuron/resetMode"] == b"soft")
+            out[..., t] = s
+        out = np.concatenate([np.zeros_like(out[..., :1]), out[..., :-1]], axis=-1)  # block step delay
+        amp = torch.as_tensor(g["neuron/amplitude"]).reshape(1, -1, 1)
+        np.testing.assert_array_equal((expected / amp).detach().numpy().round(), out)
+        assert (out != 0).any()
+        spikes = out
+
+
+# ---------------------------------------------------------------- export
+def make_net(shapes: bool):
+    """A net of every block type; ``shapes`` gives the input block its shape (others get it from link)."""
+    inp = block.Input(params(learn_amplitude=True), weight=1.0, bias=0.0,
+                      input_shape=(2, 8, 8) if shapes else None)
+    return torch.nn.ModuleList([
+        inp,
+        block.Conv(params(learn_amplitude=True, amplitude_shape="channel"), 2, 4, 3, padding=1, weight_scale=3,
+                   bias=True),
+        block.Conv(params(learn_amplitude=True, v_init=[0.1, 0.2, 0.3, 0.4]), 4, 4, 3, padding=1, groups=2,
+                   weight_scale=3),
+        block.Pool(params(reset="soft", spike_mode="binary"), 2),
+        block.Flatten(),
+        block.Dense(params(learn_amplitude=True), 64, 10, weight_scale=3, bias=True),
+        block.Affine(params(), 10, 6, weight_scale=3),
+        block.Average(3),
+    ])
+
+
+def forward(net, x):
+    for b in net:
+        x = b(x)
+    return x
+
+
+def test_export_every_block_after_load_state_dict_without_forward():
+    torch.manual_seed(6)
+    trained = make_net(shapes=False)
+    fold.link(trained)
+    with torch.no_grad():
+        for b in trained:
+            if getattr(b, "neuron", None) is not None:
+                b.neuron.amplitude.mul_(torch.rand(b.neuron.amplitude.shape) + 0.5)
+            if getattr(b, "bias", None) is not None and isinstance(b.bias, torch.nn.Parameter) and b.bias.numel() > 1:
+                b.bias.uniform_(-0.2, 0.2)
+    y = forward(trained, torch.randint(0, 3, (2, 2, 8, 8, 5)).float())
+    assert y.shape == (2, 3, 5)
+    reference = export(trained)
+    fresh = make_net(shapes=False)
+    fresh.load_state_dict(trained.state_dict())
+    fold.link(fresh)
+    loaded = export(fresh)  # no forward pass
+    assert reference.keys() == loaded.keys()
+    for key in reference:
+        np.testing.assert_array_equal(reference[key], loaded[key], err_msg=key)
+    assert reference["layer/0/type"][0] == b"input" and reference["layer/3/type"][0] == b"pool"
+    assert reference["layer/7/shape"].tolist() == [3, 1, 1] and reference["layer/4/shape"].tolist() == [64, 1, 1]
+    assert reference["layer/3/shape"].tolist() == [4, 4, 4] and reference["layer/6/neuron/vThMant"] == 2 ** 17 - 1
+    for i, b in enumerate(trained):
+        if hasattr(b, "synapse"):
+            w = reference[f"layer/{i}/weight"]
+            assert np.array_equal(w.ravel(), (fold.folded_weight(b) * 64).detach().numpy().ravel())
+            assert np.all(w % 2 == 0) and w.min() >= -256 and w.max() <= 254
+    assert reference["layer/1/neuron/type"] == b"TERNARY" and reference["layer/2/neuron/vInit"].tolist() == [
+        410, 819, 1229, 1638]
+
+
+def test_export_shapes_without_any_forward():
+    with pytest.raises(ValueError, match="shape unknown"):
+        export(make_net(shapes=False))
+    net = make_net(shapes=True)
+    fold.link(net)
+    data = export(net)  # shapes known from Input(input_shape=...) through link
+    assert data["layer/1/shape"].tolist() == [4, 8, 8] and data["layer/5/shape"].tolist() == [10]
+    conv = block.Conv(params(), 3, 5, 3, stride=2, input_shape=(3, 9, 9))
+    assert export([conv])["layer/0/shape"].tolist() == [5, 4, 4]
+
+
+def test_weight_norm_block_exports_the_weight_it_uses():
+    torch.manual_seed(7)
+    with pytest.warns(FutureWarning):
+        d = block.Dense(params(), 4, 3, weight_norm=True, weight_scale=3)
+    with torch.no_grad():
+        d.synapse.weight_g.mul_(0.5)
+    x = torch.randint(-1, 2, (1, 4, 3)).float()
+    d(x)
+    assert np.array_equal(export([d])["layer/0/weight"], (q8(d.synapse.weight) * 64).reshape(3, 4).detach().numpy())
