@@ -17,7 +17,7 @@ zero. See ``docs/netx_schema.md``.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import h5py
 import numpy as np
@@ -91,15 +91,44 @@ def export_hdf5(net: Any, filename: PathLike) -> NetSpec:
     if not blocks:
         raise ValueError("net: no blocks to export")
     fold.link(blocks)
+    lead_shape = _leading_input_shape(blocks[0])
     with atomic_path(filename) as tmp:
         with h5py.File(tmp, "w") as handle:
             group = handle.create_group("layer")
+            offset = 0
+            if lead_shape is not None:
+                _write_input_shape(group.create_group("0"), lead_shape)
+                offset = 1
             for index, block in enumerate(blocks):
-                block.export_hdf5(group.create_group(str(index)))
+                block.export_hdf5(group.create_group(str(index + offset)))
         _check_raw_ranges(tmp)
         spec = read_network(tmp)
         check_ranges(spec)
     return NetSpec(path=os.fspath(filename), layers=spec.layers)
+
+
+def _leading_input_shape(first: Any) -> Optional[Tuple[int, ...]]:
+    """(C, H, W) input of a leading conv/pool block: netx needs it as a neuron-less ``input`` layer."""
+    if not isinstance(getattr(first, "synapse", None), torch_conv_types()):
+        return None
+    shape = getattr(first, "input_shape", None) or getattr(first, "_input_shape", None)
+    if shape is None:
+        raise ValueError(f"net: the first block ({type(first).__name__}) does not know its input shape; "
+                         f"build it with input_shape=(C, H, W)")
+    return tuple(int(s) for s in shape)
+
+
+def torch_conv_types() -> tuple:
+    """slayer synapse classes whose input needs a (C, H, W) shape in the file."""
+    from lava.lib.dl.slayer.synapse import layer
+
+    return (layer.Conv, layer.Pool)
+
+
+def _write_input_shape(handle: h5py.Group, shape: Tuple[int, ...]) -> None:
+    """A neuron-less netx ``input`` layer: it only declares the input shape (C, H, W)."""
+    handle.create_dataset("type", (1,), "S10", [b"input"])
+    handle.create_dataset("shape", data=np.array(shape, dtype=np.int64))
 
 
 def _check_raw_ranges(path: os.PathLike) -> None:

@@ -1,0 +1,233 @@
+"""Run a netx network on the Lava CPU simulator back to back, and compare it spike for spike with torch.
+
+Timing convention (see :mod:`lava_ternary.netx` and ``docs/netx_schema.md``): samples of ``T``
+steps are fed one after the other as steps ``n*T + 1 .. n*T + T`` with ``reset_interval=T``; the
+spikes every layer sends at step ``n*T + 1 + j`` are the torch block's output ``y[n, ..., j]``
+(slayer ``delay_shift`` included), so after reshaping the sink buffers to ``(N, C, [H, W], T)``
+Lava and torch are compared index for index: the per-layer latency shift is zero for TERNARY layers.
+
+:func:`run_lava` needs no torch; :func:`torch_layer_outputs` and :func:`compare` take torch outputs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class LavaRun:
+    """The result of :func:`run_lava`.
+
+    Attributes
+    ----------
+    layers : list of np.ndarray
+        Per Lava layer, the spikes (int64) as ``(N, C, T)`` or ``(N, C, H, W, T)`` (torch order).
+    layer_index : list of int
+        The file's layer index of each entry of ``layers``.
+    build_s, run_s : float
+        Wall time to build the network and to compile and run it.
+    steps : int
+        Number of simulated steps (``N * T``).
+    """
+
+    layers: List[np.ndarray]
+    layer_index: List[int]
+    build_s: float
+    run_s: float
+    steps: int
+
+    @property
+    def output(self) -> np.ndarray:
+        """The last layer's spikes."""
+        return self.layers[-1]
+
+    def predictions(self) -> np.ndarray:
+        """Predicted class per sample: argmax of the summed output over neurons-by-time."""
+        out = self.output
+        return out.reshape(out.shape[0], out.shape[1], -1).sum(axis=-1).argmax(axis=1)
+
+
+@dataclass
+class Comparison:
+    """Spike-for-spike comparison of Lava and torch (:func:`compare`)."""
+
+    mismatches: List[int]
+    spikes: List[int]
+    classes_equal: int
+    samples: int
+    details: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_mismatches(self) -> int:
+        """Mismatching spikes summed over layers."""
+        return int(sum(self.mismatches))
+
+    @property
+    def exact(self) -> bool:
+        """True when every spike of every layer and every predicted class agree."""
+        return self.total_mismatches == 0 and self.classes_equal == self.samples
+
+
+def _to_lava(x: np.ndarray) -> np.ndarray:
+    """``(N, C, [H, W], T)`` to the Lava stream ``(C,)`` or ``(W, H, C)`` by ``N*T`` steps."""
+    n, steps = x.shape[0], x.shape[-1]
+    if x.ndim == 3:
+        return np.moveaxis(x, 0, -2).reshape(x.shape[1], n * steps)
+    if x.ndim == 5:
+        return np.transpose(x, (3, 2, 1, 0, 4)).reshape(x.shape[3], x.shape[2], x.shape[1], n * steps)
+    raise ValueError(f"inputs: expected (N, C, T) or (N, C, H, W, T), got shape {x.shape}")
+
+
+def _from_lava(data: np.ndarray, samples: int, steps: int) -> np.ndarray:
+    """A sink buffer ``(C, N*T)`` or ``(W, H, C, N*T)`` to ``(N, C, T)`` / ``(N, C, H, W, T)``."""
+    data = data.reshape(data.shape[:-1] + (samples, steps))
+    if data.ndim == 3:
+        return np.moveaxis(data, 1, 0)
+    return np.transpose(data, (3, 2, 1, 0, 4))
+
+
+def default_message_bits(inputs: np.ndarray) -> int:
+    """Bits that carry integer ``inputs`` as graded messages (sign bit included when negative)."""
+    peak = int(np.abs(inputs).max()) if inputs.size else 0
+    return max(1, peak.bit_length()) + int(bool(np.any(inputs < 0)))
+
+
+def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", neuron_tag: Optional[str] = None,
+             input_message_bits: Optional[int] = None, chunk: Optional[int] = None,
+             progress: bool = False) -> LavaRun:
+    """Run ``inputs`` back to back through a netx file on ``Loihi2SimCfg``; return every layer's spikes.
+
+    Parameters
+    ----------
+    net_file : str or path-like
+        netx HDF5 file (read with :class:`lava_ternary.netx.Network`).
+    inputs : np.ndarray
+        Integer input ``(N, C, T)`` or ``(N, C, H, W, T)`` (torch order), sent as graded messages
+        to the first layer's synapse. For a file whose first layer is an ``input`` layer with a
+        neuron, ``inputs`` are that neuron's synaptic input ``a_in`` (mantissa units).
+    tag : str
+        ``select_tag`` of the run config (netx blocks exist only as ``fixed_pt``).
+    neuron_tag : str, optional
+        Model tag for the TERNARY neurons only (e.g. ``'floating_pt'``); default ``tag``.
+    input_message_bits : int, optional
+        Message bits of the input; default from the input range (:func:`default_message_bits`).
+    chunk : int, optional
+        Steps per ``run`` call (progress granularity); default all steps at once.
+    progress : bool
+        Show a tqdm progress bar.
+    """
+    import lava_ternary  # noqa: F401  (Python 3.11 fix before lava is imported)
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.lib.dl.netx.blocks.process import Input
+
+    from lava_ternary.netx import Network
+    from lava_ternary.proc import TernaryCUBA
+    from lava_ternary.proc import models
+
+    inputs = np.asarray(inputs)
+    if inputs.dtype.kind == "f" and np.any(inputs != np.round(inputs)):
+        raise ValueError("inputs: Lava takes integer inputs; quantise them first")
+    inputs = inputs.astype(np.int64)
+    samples, steps = inputs.shape[0], inputs.shape[-1]
+    total = samples * steps
+    bits = default_message_bits(inputs) if input_message_bits is None else int(input_message_bits)
+    start = time.perf_counter()
+    net = Network(net_file, input_message_bits=bits, reset_interval=steps, reset_offset=0)
+    first = net.layers[0]
+    stream = _to_lava(inputs)
+    if isinstance(first, Input):
+        # the input neuron integrates its a_in in the same step (no synapse buffer): one step later
+        stream = np.roll(stream, 1, axis=-1)
+        target = first.neuron.a_in
+    else:
+        target = net.inp
+    if tuple(stream.shape[:-1]) != tuple(target.shape):
+        raise ValueError(f"inputs: sample shape {inputs.shape[1:-1]} does not fit the network input "
+                         f"{tuple(target.shape)} (Lava order)")
+    source = Source(data=stream)
+    source.s_out.connect(target)
+    sinks = []
+    for layer in net.layers:
+        sink = Sink(shape=layer.out.shape, buffer=total)
+        layer.out.connect(sink.a_in)
+        sinks.append(sink)
+    build_s = time.perf_counter() - start
+    exceptions = {}
+    if neuron_tag is not None and neuron_tag != tag:
+        exceptions[TernaryCUBA] = {"fixed_pt": models.PyTernaryCUBAModelFixed,
+                                   "floating_pt": models.PyTernaryCUBAModelFloat}[neuron_tag]
+    run_cfg = Loihi2SimCfg(select_tag=tag, exception_proc_model_map=exceptions)
+    step = total if chunk is None else max(1, int(chunk))
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="step", desc="lava")
+    try:
+        done = 0
+        while done < total:
+            n = min(step, total - done)
+            net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
+            done += n
+            if bar is not None:
+                bar.update(n)
+        data = [sink.data.get() for sink in sinks]
+    finally:
+        net.stop()
+        if bar is not None:
+            bar.close()
+    run_s = time.perf_counter() - start
+    log.info("lava: %d steps in %.2f s (build %.2f s)", total, run_s, build_s)
+    layers = [_from_lava(np.rint(d).astype(np.int64), samples, steps) for d in data]
+    index = [spec.index for spec in net.spec if spec.type in ("input", "dense", "dense_rec", "conv", "pool")
+             and not (spec.type == "input" and spec.neuron is None)]
+    return LavaRun(layers=layers, layer_index=index[:len(layers)], build_s=build_s, run_s=run_s, steps=total)
+
+
+def torch_layer_outputs(blocks: Sequence[Any], x: Any) -> List[np.ndarray]:
+    """Eval forward through ``blocks``; the ternary spikes ``sign(y)`` of every block that is a Lava layer.
+
+    Flatten, Average and neuron-less Input blocks pass their output on but are not Lava layers.
+    """
+    import torch
+
+    outputs = []
+    with torch.no_grad():
+        for block in blocks:
+            x = block(x)
+            if isinstance(x, tuple):
+                x = x[0]
+            if getattr(block, "is_flatten", False) or getattr(block, "neuron", None) is None:
+                continue
+            outputs.append(torch.sign(x).to(torch.int64).cpu().numpy())
+    return outputs
+
+
+def compare(lava: LavaRun, torch_outputs: Sequence[np.ndarray]) -> Comparison:
+    """Count mismatching spikes per layer and equal predicted classes (argmax of summed output)."""
+    if len(torch_outputs) != len(lava.layers):
+        raise ValueError(f"torch_outputs: {len(torch_outputs)} layers, Lava ran {len(lava.layers)}")
+    mismatches, spikes = [], []
+    for index, (ours, ref) in enumerate(zip(lava.layers, torch_outputs)):
+        ref = np.asarray(ref).reshape(ours.shape) if np.asarray(ref).size == ours.size else np.asarray(ref)
+        if ref.shape != ours.shape:
+            raise ValueError(f"layer {lava.layer_index[index]}: torch shape {ref.shape} vs Lava {ours.shape}")
+        mismatches.append(int(np.count_nonzero(ours != ref)))
+        spikes.append(int(np.count_nonzero(ref)))
+    ref_out = np.asarray(torch_outputs[-1]).reshape(lava.output.shape)
+    ref_pred = ref_out.reshape(ref_out.shape[0], ref_out.shape[1], -1).sum(axis=-1).argmax(axis=1)
+    equal = int(np.count_nonzero(ref_pred == lava.predictions()))
+    return Comparison(mismatches=mismatches, spikes=spikes, classes_equal=equal, samples=int(ref_out.shape[0]),
+                      details={"layer_index": list(lava.layer_index)})
