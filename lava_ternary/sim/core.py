@@ -36,6 +36,7 @@ CHANNEL_BITS = 32
 CONV_ACCUM_BITS = 24
 BIAS_EXP = 6
 EXACT_FLOAT = 2 ** 53
+STOCK_EXACT_INPUT = 2 ** 24
 
 
 def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -234,18 +235,27 @@ def _lagged(msgs: np.ndarray, lag: int) -> np.ndarray:
     return np.moveaxis(out.reshape(inner + (batch, steps)), -2, 0)
 
 
-def run_neurons(spec: SimNeuron, a: np.ndarray) -> np.ndarray:
-    """Run one neuron group over the synaptic input ``a`` (``[B, *shape, T]``) from the reset state; int8 spikes."""
+def run_neurons(spec: SimNeuron, a: np.ndarray, dead: Optional[np.ndarray] = None) -> np.ndarray:
+    """Run one neuron group over the synaptic input ``a`` (``[B, *shape, T]``) from the reset state; int8 spikes.
+
+    ``dead`` (``[B, T]`` bool, optional) marks steps before the Lava run starts: the neuron keeps its
+    initial state there and sends nothing.
+    """
     shape = a.shape[:-1]
     steps = a.shape[-1]
+    v_reset = np.broadcast_to(spec.v_init, shape).astype(np.int64)
     u = np.zeros(shape, dtype=np.int64)
-    v = np.broadcast_to(spec.v_init, shape).astype(np.int64)
+    v = v_reset.copy()
     out = np.zeros(a.shape, dtype=np.int8)
+    expand = (slice(None),) + (None,) * (len(shape) - 1)
     for t in range(steps):
         if spec.restart and t == 0:
             continue
         u, v, s = fixed.neuron_step(u, v, a[..., t], i_decay=spec.i_decay, v_decay=spec.v_decay, vth=spec.vth,
                                     bias=spec.bias, soft_reset=spec.soft_reset, binary=spec.binary)
+        if dead is not None and dead[:, t].any():
+            off = dead[:, t][expand]
+            u, v, s = np.where(off, 0, u), np.where(off, v_reset, v), np.where(off, 0, s)
         out[..., t] = s
     return out
 
@@ -259,9 +269,10 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
     layers : sequence of SimLayer
         The network, as :func:`compile_network` builds it from a netx file.
     x : np.ndarray
-        Integer input ``[batch, *input_shape, T]`` (torch order), one sample per batch row; the rows are
-        treated as consecutive samples of one Lava run (this matters only for stock ``LIFReset`` layers,
-        whose first window step integrates what the previous sample sent last).
+        Integer input ``[batch, *input_shape, T]`` (torch order), one sample per batch row. The rows are
+        the consecutive samples of one Lava run that starts at step 1 and is followed by zero input. For
+        networks of TERNARY layers the samples are independent; a stock ``LIFReset`` layer, whose window
+        is shifted by its netx reset offset, also sees its neighbours (exactly as in Lava).
     input_message_bits : int
         Message bits of the input (0: the first synapse sees ``x != 0``, as Lava with binary input).
     timing : Timing or None
@@ -272,24 +283,38 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
     x = np.asarray(x)
     if x.ndim < 2:
         raise ValueError(f"x: expected [batch, *input_shape, T], got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.integer) and not np.issubdtype(x.dtype, np.bool_):
-        if not np.array_equal(x, np.round(x)):
-            raise ValueError("x: the input must hold integers (Lava messages are integers)")
+    if record not in ("all", "last"):
+        raise ValueError(f"record={record!r}: expected 'all' or 'last'")
+    if x.dtype.kind not in "biuf" or (x.dtype.kind == "f" and not np.array_equal(x, np.round(x))):
+        raise ValueError("x: the input must hold integers (Lava messages are integers)")
+    expected = layers[0].in_shape if layers else ()
+    if int(np.prod(x.shape[1:-1])) != int(np.prod(expected)):
+        raise ValueError(f"x: sample shape {x.shape[1:-1]} does not fit the network input {expected}")
+    x = x.reshape((x.shape[0],) + tuple(expected) + (x.shape[-1],))
     timing = timing or default_timing(layers)
-    msgs = x.astype(np.int64)
+    steps = x.shape[-1]
+    # layers with a phase run (in Lava) before their first reset and past the last sample: simulate those
+    # steps in zero-input samples around the batch (steps before the run starts are dead)
+    pad = -(-max(timing.phase) // steps)
+    zeros = np.zeros((pad,) + x.shape[1:], np.int64)
+    msgs = np.concatenate([zeros, x.astype(np.int64), zeros])
+    stream_step = (np.arange(msgs.shape[0])[:, None] - pad) * steps + np.arange(steps)[None, :]
     bits = int(input_message_bits)
     result = SimResult(layers=[])
     neuron_layers = [l for l in layers if l.neuron is not None]
-    for layer, lag in zip(layers, timing.lag):
+    for layer, lag, phase in zip(layers, timing.lag, timing.phase):
         if layer.kind == "flatten":
             msgs = msgs.reshape(msgs.shape[0], -1, msgs.shape[-1])
             continue
         seen = msgs if bits > 0 else (msgs != 0).astype(np.int64)
         a = synapse(layer, _lagged(seen, lag))
-        spikes = run_neurons(layer.neuron, a)
+        if not layer.neuron.restart and a.size and np.abs(a).max() >= STOCK_EXACT_INPUT:
+            log.warning("layer %d: synaptic input %d reaches 2**24; Lava's stock LIF shifts it in int32 and may "
+                        "wrap where this simulator does not", layer.index, int(np.abs(a).max()))
+        spikes = run_neurons(layer.neuron, a, dead=(stream_step + phase < 0) if pad else None)
         if record == "all" or layer is neuron_layers[-1]:
             result.layers.append(layer)
-            result.spikes.append(spikes)
+            result.spikes.append(spikes[pad:pad + x.shape[0]])
         msgs = spikes.astype(np.int64)
         bits = layer.neuron.message_bits
     return result
@@ -368,14 +393,24 @@ def _neuron(layer, shape: Tuple[int, ...], path: str) -> SimNeuron:
                           f"the simulator runs TERNARY, CUBA and LOIHI neurons, not {spec.type!r}")
 
 
-def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"]) -> List[SimLayer]:
+def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
+                    input_shape: Optional[Tuple[int, ...]] = None) -> List[SimLayer]:
     """Turn a netx file (read by :func:`lava_ternary.netfile.read_network`) into simulator layers.
 
-    Raises :class:`~lava_ternary.errors.NetxFormatError` for layers the simulator cannot run
-    (recurrent, delays, SDNN/RF neurons, neuron-less synapse layers).
+    Parameters
+    ----------
+    net : NetSpec or path
+        The network, or its file.
+    input_shape : tuple of int, optional
+        Input shape (C, H, W) or (N,) for files without an ``input`` layer (as ``read_network``).
+
+    Raises
+    ------
+    NetxFormatError
+        For layers the simulator cannot run (recurrent, delays, SDNN/RF neurons, neuron-less synapses).
     """
     if not isinstance(net, NetSpec):
-        net = read_network(net)
+        net = read_network(net, input_shape)
     layers: List[SimLayer] = []
     for spec in net.layers:
         if spec.type == "input" and spec.neuron is None:

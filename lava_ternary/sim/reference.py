@@ -55,7 +55,9 @@ def run_lava(path: Union[str, "os.PathLike[str]"], x: np.ndarray, *, input_messa
     extra = max(p for _, p in neuron_layers) + 1
     total = batch * steps + extra
     stream = np.moveaxis(np.asarray(x, dtype=np.int64), 0, -2).reshape(x.shape[1:-1] + (batch * steps,))
-    net = Network(os.fspath(path), input_message_bits=input_message_bits, reset_interval=steps)
+    first = layers[0].in_shape
+    net = Network(os.fspath(path), input_message_bits=input_message_bits, reset_interval=steps,
+                  input_shape=tuple(first[::-1]) if len(first) == 3 else None)
     direct = isinstance(net.layers[0], Input)
     # an input neuron has no synapse buffer: feed it one step later, as lava_ternary.parity does
     stream = np.concatenate([np.zeros(stream.shape[:-1] + (int(direct),), np.int64), stream,
