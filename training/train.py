@@ -1,0 +1,310 @@
+"""Train a ternary / binary SNN with SLAYER (lava-dl) and export the best checkpoint to netx.
+
+``python -m training.train --dataset digits --neuron ternary --timesteps 4 --epochs 10 --out runs/x``
+(also ``torchrun --nproc_per_node=N -m training.train ...`` for distributed data parallel).
+
+Per epoch: train (tqdm shows loss and accuracy), evaluate on the validation split, write
+``OUT/last.pt`` atomically and ``OUT/best.pt`` when the validation accuracy improves. At the end the
+best checkpoint is evaluated on the test split, exported to ``OUT/model.net`` (netx HDF5) and
+summarised in ``OUT/result.json``. ``--resume`` continues from ``OUT/last.pt`` exactly: the data order
+and rate-encoding draws depend only on ``(seed, epoch)``, and the optimiser, scheduler, statistics
+and RNG states are restored. On CPU a fixed seed gives the same weights bit for bit.
+
+Loss: cross-entropy on the spike counts ``sum_t a·b`` of the output layer over the ``T`` steps after
+the network latency, summed over each class's output population
+(:meth:`training.models.SpikingNet.readout`), scaled by ``--logit-scale / (T * population)``. The
+deployed network predicts the class with the largest spike count, the same argmax.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import lava_ternary  # noqa: F401  (installs the lava import fix before lava-dl is imported)
+from lava.lib.dl import slayer
+
+from lava_ternary.errors import CheckpointError
+from lava_ternary.io_utils import write_json
+from training import checkpoint, data, models
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = ("cosine", "step", "none")
+# Settings that must match for --resume to continue a run (the others may change, e.g. --device).
+RUN_KEYS = ("dataset", "model", "neuron", "timesteps", "encoding", "epochs", "batch_size", "lr", "schedule",
+            "weight_decay", "seed", "width", "population", "logit_scale", "train_limit", "surrogate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options of ``python -m training.train``."""
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="digits", choices=data.DATASETS)
+    p.add_argument("--data-root", default=None, help="folder of the local datasets (default $LAVA_TERNARY_DATA or ./data)")
+    p.add_argument("--model", default="digits-conv", choices=models.MODELS)
+    p.add_argument("--width", type=int, default=None, help="base width of the model (model default if omitted)")
+    p.add_argument("--population", type=int, default=10, help="output neurons per class")
+    p.add_argument("--neuron", default="ternary", choices=models.NEURONS)
+    p.add_argument("--surrogate", default="ste", choices=("ste", "exp"))
+    p.add_argument("--timesteps", "-T", type=int, default=4, help="input steps T per sample")
+    p.add_argument("--encoding", default="direct", choices=data.ENCODINGS)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32, help="per-process batch size")
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--schedule", default="cosine", choices=SCHEDULES)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--logit-scale", type=float, default=8.0,
+                   help="cross-entropy logits are the class spike counts times logit-scale / (T * population)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1 is fastest on a shared 2-core machine and keeps runs reproducible)")
+    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training samples")
+    p.add_argument("--out", default="runs/default", help="output folder (checkpoints, result.json, model.net)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="stop after this many epochs in this invocation (continue later with --resume)")
+    p.add_argument("--no-export", action="store_true", help="skip the netx export at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- distributed
+def init_distributed(device: str) -> tuple:
+    """Join the process group when started by torchrun (``WORLD_SIZE > 1``); return ``(rank, world_size)``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def loss_and_scores(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, timesteps: int,
+                    logit_scale: float) -> tuple:
+    """Per-sample cross-entropy (``reduction='none'``) and class scores (spike counts) of a batch."""
+    net = model.module if hasattr(model, "module") else model
+    scores = net.readout(model(x))
+    scale = logit_scale / (timesteps * int(net.config.get("population", 1)))
+    return F.cross_entropy(scores * scale, y, reduction="none"), scores
+
+
+def backward_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, timesteps: int, logit_scale: float,
+                  global_batch: int, world_size: int = 1) -> tuple:
+    """Forward and backward of one (shard of a) batch; gradients are those of the mean loss of the global batch.
+
+    Each rank's loss is ``sum(loss_i) * world_size / global_batch``; DDP averages gradients over the
+    ``world_size`` ranks, so every rank ends with the gradient of ``sum over all samples / global_batch``,
+    exactly the single-process gradient of the concatenated batch. Returns ``(loss_sum, scores)``.
+    """
+    losses, scores = loss_and_scores(model, x, y, timesteps, logit_scale)
+    (losses.sum() * (world_size / global_batch)).backward()
+    return float(losses.detach().sum()), scores.detach()
+
+
+def global_batch_size(num_samples: int, batch_size: int, world_size: int, step: int) -> int:
+    """Number of samples in global batch ``step`` (the last one may be short)."""
+    chunk = batch_size * world_size
+    return min(chunk, num_samples - step * chunk)
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, dataset: data.SpikeDataset, timesteps: int, logit_scale: float,
+             batch_size: int = 256, device: str = "cpu") -> Dict[str, float]:
+    """Accuracy and mean loss of ``model`` on a whole split (argmax of the output spike counts)."""
+    model.eval()
+    correct, loss, n = 0, 0.0, 0
+    for idx in data.epoch_batches(len(dataset), batch_size, 0, 0, shuffle=False):
+        x, y = dataset.batch(idx)
+        x, y = x.to(device), y.to(device)
+        losses, scores = loss_and_scores(model, x, y, timesteps, logit_scale)
+        correct += int((scores.argmax(1) == y).sum())
+        loss += float(losses.sum())
+        n += len(idx)
+    return {"accuracy": correct / max(n, 1), "loss": loss / max(n, 1)}
+
+
+# ---------------------------------------------------------------------------------------------- state
+def _make_optimizer(model: torch.nn.Module, args: argparse.Namespace):
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
+    if args.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(args.epochs, 1))
+    elif args.schedule == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(args.epochs // 3, 1), gamma=0.1)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return opt, sched
+
+
+def _stats_state(stats: slayer.utils.LearningStats) -> Dict[str, Any]:
+    def one(s):
+        return {"loss_log": [float(v) for v in s.loss_log], "accuracy_log": [float(v) for v in s.accuracy_log],
+                "min_loss": s.min_loss, "max_accuracy": s.max_accuracy}
+    return {"training": one(stats.training), "validation": one(stats.validation)}
+
+
+def _restore_stats(stats: slayer.utils.LearningStats, state: Dict[str, Any]) -> None:
+    for name in ("training", "validation"):
+        target, saved = getattr(stats, name), state[name]
+        target.loss_log, target.accuracy_log = list(saved["loss_log"]), list(saved["accuracy_log"])
+        target.min_loss, target.max_accuracy = saved["min_loss"], saved["max_accuracy"]
+
+
+def run_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    """The run settings stored in every checkpoint's ``meta`` (and compared on ``--resume``)."""
+    return {k: getattr(args, k) for k in RUN_KEYS}
+
+
+def netx_exporter() -> Optional[Callable[..., Any]]:
+    """``lava_ternary.netx.export_hdf5``, or None (logged) when it cannot be imported.
+
+    Imported before any progress bar: lava's runtime calls ``multiprocessing.set_start_method('fork')``
+    at import, which fails once tqdm's lock has fixed the start method.
+    """
+    try:
+        from lava_ternary.netx import export_hdf5
+    except ImportError as exc:
+        log.warning("netx export unavailable: %s", exc)
+        return None
+    return export_hdf5
+
+
+# ---------------------------------------------------------------------------------------------- training
+def train(args: argparse.Namespace) -> Dict[str, Any]:
+    """Run (or resume) one training run as configured by ``args``; return the result summary.
+
+    The summary holds the settings, per-epoch curves, best validation accuracy, test accuracy and
+    loss of the best checkpoint, seconds per epoch and the netx export path.
+    """
+    import time
+    torch.set_num_threads(max(args.threads, 1))
+    rank, world = init_distributed(args.device)
+    device = args.device
+    if device.startswith("cuda") and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
+        torch.cuda.set_device(device)
+    out = Path(args.out)
+    exporter = None if args.no_export else netx_exporter()
+    signed = args.neuron != "binary"
+    train_set = data.load_split(args.dataset, "train", args.timesteps, args.encoding, signed,
+                                root=args.data_root, seed=args.seed)
+    if args.train_limit:
+        train_set.labels = train_set.labels[:args.train_limit]
+    val_set = data.load_split(args.dataset, "val", args.timesteps, args.encoding, signed,
+                              root=args.data_root, seed=args.seed + 1)
+    info = train_set.info
+
+    torch.manual_seed(args.seed)
+    model = models.build_model(args.model, info.shape, info.num_classes, args.neuron, info.max_level,
+                               width=args.width, population=args.population,
+                               neuron_overrides={"surrogate": args.surrogate}).to(device)
+    optimizer, scheduler = _make_optimizer(model, args)
+    stats = slayer.utils.LearningStats()
+    start_epoch, best_acc, seconds = 0, -1.0, []
+    settings = run_settings(args)
+    if args.resume:
+        last = out / "last.pt"
+        payload = checkpoint.read_checkpoint(last)
+        saved = payload["meta"].get("settings", {})
+        differ = [k for k in RUN_KEYS if saved.get(k) != settings[k]]
+        if differ:
+            raise CheckpointError(f"checkpoint {str(last)!r}: cannot resume with different settings "
+                                  + ", ".join(f"{k}={settings[k]!r} (saved {saved.get(k)!r})" for k in differ))
+        checkpoint.load_state(last, model, payload)
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        _restore_stats(stats, payload["stats"])
+        torch.set_rng_state(payload["rng"])
+        start_epoch, best_acc = payload["meta"]["epoch"], payload["meta"]["best_val_accuracy"]
+        seconds = list(payload["meta"].get("seconds_per_epoch", []))
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=None if device == "cpu" else [device])
+
+    stop = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
+    for epoch in range(start_epoch, stop):
+        t0 = time.perf_counter()
+        net.train()
+        train_set.set_epoch(epoch)
+        batches = list(data.epoch_batches(len(train_set), args.batch_size, epoch, args.seed, True, rank, world))
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.quiet or rank != 0,
+                   file=sys.stderr, leave=False)
+        for step, idx in enumerate(bar):
+            x, y = train_set.batch(idx)
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum, scores = backward_step(net, x, y, args.timesteps, args.logit_scale,
+                                             global_batch_size(len(train_set), args.batch_size, world, step), world)
+            optimizer.step()
+            stats.training.loss_sum += loss_sum
+            stats.training.correct_samples += int((scores.argmax(1) == y).sum())
+            stats.training.num_samples += len(idx)
+            bar.set_postfix(loss=f"{stats.training.loss:.3f}", acc=f"{stats.training.accuracy:.3f}")
+        scheduler.step()
+        val = evaluate(model, val_set, args.timesteps, args.logit_scale, device=device)
+        stats.validation.loss_sum, stats.validation.correct_samples = val["loss"] * len(val_set), \
+            round(val["accuracy"] * len(val_set))
+        stats.validation.num_samples = len(val_set)
+        stats.update()
+        seconds.append(time.perf_counter() - t0)
+        improved = val["accuracy"] > best_acc
+        best_acc = max(best_acc, val["accuracy"])
+        if rank == 0:
+            meta = {"settings": settings, "epoch": epoch + 1, "best_val_accuracy": best_acc,
+                    "val_accuracy": val["accuracy"], "timesteps": args.timesteps, "latency": model.latency,
+                    "dataset": info.name, "input_max_level": info.max_level, "encoding": args.encoding,
+                    "seconds_per_epoch": seconds}
+            extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "stats": _stats_state(stats), "rng": torch.get_rng_state()}
+            checkpoint.save_checkpoint(out / "last.pt", model, meta, **extra)
+            if improved:
+                checkpoint.save_checkpoint(out / "best.pt", model, meta)
+            if not args.quiet:
+                tr = stats.training
+                print(f"epoch {epoch + 1}/{args.epochs}: train loss {tr.loss_log[-1]:.4f} acc {tr.accuracy_log[-1]:.4f}"
+                      f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f} ({seconds[-1]:.1f} s)", file=sys.stderr)
+
+    result: Dict[str, Any] = {"settings": settings, "epochs_done": stop, "finished": stop >= args.epochs,
+                              "best_val_accuracy": best_acc, "seconds_per_epoch": seconds,
+                              "curves": _stats_state(stats)}
+    if rank == 0 and result["finished"]:
+        best_model, best_meta = checkpoint.load_model(out / "best.pt", device)
+        test = evaluate(best_model, data.load_split(args.dataset, "test", args.timesteps, args.encoding, signed,
+                                                    root=args.data_root, seed=args.seed + 2),
+                        args.timesteps, args.logit_scale, device=device)
+        netx_path = None
+        if exporter is not None:
+            netx_path = str(out / "model.net")
+            exporter(best_model, netx_path)
+        result.update(test_accuracy=test["accuracy"], test_loss=test["loss"], best_epoch=best_meta["epoch"],
+                      netx=netx_path)
+        write_json(out / "result.json", result)
+    return result
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point (``python -m training.train``, ``lava-ternary train``)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = train(args)
+    if result["finished"] and "test_accuracy" in result:
+        print(f"best val accuracy {result['best_val_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f}, "
+              f"{sum(result['seconds_per_epoch']) / max(len(result['seconds_per_epoch']), 1):.2f} s/epoch, "
+              f"netx: {result['netx']}")
+    elif not result["finished"]:
+        print(f"stopped after epoch {result['epochs_done']}/{args.epochs}; continue with --resume")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
