@@ -143,10 +143,11 @@ class AbstractTernary(torch.nn.Module):
     # ------------------------------------------------------------------ shapes
     def _set_input_shape(self, input_shape: Sequence[int]) -> None:
         """Fix the neuron shape from the block input shape by a dry run of the synapse."""
+        input_shape = tuple(int(s) for s in input_shape)
         with torch.no_grad():
-            probe = torch.zeros((1,) + tuple(int(s) for s in input_shape) + (1,),
-                                device=self.synapse.weight.device)
+            probe = torch.zeros((1,) + input_shape + (1,), device=self.synapse.weight.device)
             self.neuron.set_shape(self.synapse(probe).shape[1:-1])
+        self._input_shape = input_shape
 
     def link_shape(self, previous_shape: Optional[Sequence[int]]) -> None:
         """Take the input shape from the previous block (used by :func:`fold.link`)."""

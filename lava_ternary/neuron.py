@@ -78,9 +78,29 @@ def _channel_view(x: torch.Tensor, ndim: int) -> torch.Tensor:
     return x.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _as_state(x: torch.Tensor) -> torch.Tensor:
-    """Float state (multiples of 1/4096) to exact integer-valued float64 in state units."""
-    return torch.trunc(x.to(torch.float64) * S_SCALE)
+def _state_mantissa(x: torch.Tensor) -> torch.Tensor:
+    """Float state (multiples of 1/4096) to int64 state units, truncating toward zero as slayer does."""
+    return (x.detach().to(torch.float64) * S_SCALE).to(torch.int64)
+
+
+def _drive(x: torch.Tensor) -> torch.Tensor:
+    """``(N, ..., T)`` float input to a contiguous time-first ``(T, N, ...)`` int64 in state units.
+
+    Truncates toward zero like slayer's ``(s_scale * x).to(int)``; exact for the usual multiples of 1/64.
+    Time-first makes every step one contiguous slice.
+    """
+    return (x.detach().movedim(-1, 0) * S_SCALE).to(torch.int64, memory_format=torch.contiguous_format)
+
+
+def _decay_scale(decay: torch.Tensor) -> torch.Tensor:
+    """``(4096 - decay) / 4096`` in float64: multiplying an int64 state by it and truncating is exactly
+    ``shift_toward_zero(x * (4096 - decay), 12)`` (a dyadic factor, products below 2**53)."""
+    return (fixed.DECAY_UNITY - decay.detach().to(torch.float64)) * (1.0 / fixed.DECAY_UNITY)
+
+
+def _to_float(out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Time-first float state units back to ``(N, ..., T)`` slayer units (exact: |x| < 2**24, /4096)."""
+    return out.to(dtype).mul_(1.0 / S_SCALE).movedim(0, -1)
 
 
 def _wrap_current(u: torch.Tensor) -> torch.Tensor:
@@ -89,14 +109,14 @@ def _wrap_current(u: torch.Tensor) -> torch.Tensor:
     return torch.where(u <= -fixed.MAX_STATE, u + 2 * fixed.MAX_STATE, u)
 
 
-def _current_loop(drive: torch.Tensor, keep: torch.Tensor, u: torch.Tensor, wrap: bool) -> torch.Tensor:
-    """``u = [wrap](trunc(u * keep / 4096) + drive[t])`` over time, in float64 integers."""
-    out = torch.empty_like(drive)
-    for t in range(drive.shape[-1]):
-        u = torch.trunc(u * keep * (1.0 / fixed.DECAY_UNITY)) + drive[..., t]
+def _current_loop(drive: torch.Tensor, scale: torch.Tensor, u: torch.Tensor, wrap: bool) -> torch.Tensor:
+    """``u = [wrap24](toward_zero(u * (4096 - decay) / 4096) + drive[t])`` over time; float64 record."""
+    out = torch.empty(drive.shape, dtype=torch.float64)
+    for t in range(drive.shape[0]):
+        u = (u * scale).to(torch.int64).add_(drive[t])
         if wrap:
             u = _wrap_current(u)
-        out[..., t] = u
+        out[t] = u
     return out
 
 
@@ -105,13 +125,14 @@ class _CurrentDynamics(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input: torch.Tensor, decay: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        keep = fixed.DECAY_UNITY - decay.detach().to(torch.float64)
-        drive = torch.trunc(input.detach().to(torch.float64) * S_SCALE)
-        u0 = _as_state(state.detach())
-        out = _current_loop(drive, keep, u0, wrap=False)
-        if out.numel() and (out.max() > fixed.MAX_STATE or out.min() <= -fixed.MAX_STATE):
-            out = _current_loop(drive, keep, u0, wrap=True)
-        output = (out / S_SCALE).to(input.dtype)
+        scale = _decay_scale(decay)
+        drive = _drive(input)
+        u0 = _state_mantissa(state)
+        out = _current_loop(drive, scale, u0, wrap=False)
+        low, high = torch.aminmax(out) if out.numel() else (0, 0)
+        if high > fixed.MAX_STATE or low <= -fixed.MAX_STATE:
+            out = _current_loop(drive, scale, u0, wrap=True)  # rare: redo with Lava's 24-bit wrap
+        output = _to_float(out, input.dtype)
         ctx.save_for_backward(output, decay)
         return output
 
@@ -132,29 +153,28 @@ class _VoltageDynamics(torch.autograd.Function):
     def forward(ctx, current: torch.Tensor, decay: torch.Tensor, state: torch.Tensor,
                 bias: Optional[torch.Tensor], vth_eff: int, soft: bool, binary: bool,
                 spiking: bool) -> torch.Tensor:
-        keep = fixed.DECAY_UNITY - decay.detach().to(torch.float64)
-        drive = torch.trunc(current.detach().to(torch.float64) * S_SCALE)
+        scale = _decay_scale(decay)
+        drive = _drive(current)
         if bias is not None:
-            drive = drive + _channel_view(bias.detach().to(torch.float64) * S_SCALE, drive.ndim - 1)[..., None]
-        v = _as_state(state.detach())
-        out = torch.empty_like(drive)
+            drive += _channel_view(_state_mantissa(bias), drive.ndim - 1)
+        v = _state_mantissa(state)
+        out = torch.empty(drive.shape, dtype=current.dtype)
         lim = fixed.MAX_STATE - 1
-        for t in range(drive.shape[-1]):
-            v = torch.trunc(v * keep * (1.0 / fixed.DECAY_UNITY)) + drive[..., t]
-            v.clamp_(-lim, lim)
-            out[..., t] = v
+        for t in range(drive.shape[0]):
+            v = (v * scale).to(torch.int64).add_(drive[t]).clamp_(-lim, lim)
+            out[t] = v
             if not spiking:
                 continue
             if soft:
-                s = (v > vth_eff).to(v.dtype)
+                s = (v > vth_eff).to(torch.int64)
                 if not binary:
-                    s = s - (v < -vth_eff).to(v.dtype)
-                v = v - s * vth_eff
+                    s -= (v < -vth_eff).to(torch.int64)
+                v -= s * vth_eff
             elif binary:
-                v = v * (v <= vth_eff)
+                v.masked_fill_(v > vth_eff, 0)
             else:
-                v = v * (v.abs() <= vth_eff)
-        output = (out / S_SCALE).to(current.dtype)
+                v.masked_fill_(v.abs() > vth_eff, 0)
+        output = _to_float(out, current.dtype)
         ctx.has_bias = bias is not None
         ctx.save_for_backward(output, decay)
         return output
