@@ -324,3 +324,37 @@ def plot(report: Report, path: Union[str, Path]) -> Path:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return target
+
+
+def _table_cell(value) -> str:
+    """One netx table cell: blank, ``a, b`` for a pair, or a number."""
+    if value is None:
+        return f"{'':5s}|"
+    if isinstance(value, (tuple, list)):
+        return f"{value[0]:-2d},{value[1]:-2d}|"
+    return f"{int(value):-5d}|"
+
+
+def network_table(spec) -> str:
+    """The layer table of a netx file in the format of ``str(lava.lib.dl.netx.hdf5.Network)``, plus the neuron.
+
+    Built from :func:`lava_ternary.netfile.read_network` records, so it needs no Lava. W, H, C are the
+    output sizes (netx's x, y, f); pairs are (W, H) as netx prints them.
+    """
+    rows = ["|   Type   |  W  |  H  |  C  | ker | str | pad | dil | grp |delay| neuron"]
+    for layer in spec:
+        shape = tuple(layer.shape)
+        c, h, w = (shape + (1, 1))[:3] if len(shape) == 3 else (int(np.prod(shape)), 1, 1)
+        geometry = [None] * 5
+        if layer.type in ("conv", "pool"):
+            geometry = [layer.kernel_size[::-1], layer.stride[::-1], layer.padding[::-1], layer.dilation[::-1],
+                        layer.groups]
+        neuron = "" if layer.neuron is None else layer.neuron.type
+        if layer.neuron is not None and layer.neuron.is_ternary:
+            p = layer.neuron.params
+            neuron += f" {p['spikeMode']}/{p['resetMode']} vth={p['vThMant']} bits={p['messageBits']}"
+        elif layer.neuron is not None and "vThMant" in layer.neuron.params:
+            neuron += f" vth={layer.neuron.params['vThMant']}"
+        row = f"|{layer.type.capitalize():10s}|{w:-5d}|{h:-5d}|{c:-5d}|" + "".join(_table_cell(g) for g in geometry)
+        rows.append(row + f"{str(layer.delay is not None):5s}| {neuron}")
+    return "\n".join(rows)

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -36,13 +37,20 @@ CHANNEL_BITS = 32
 CONV_ACCUM_BITS = 24
 BIAS_EXP = 6
 EXACT_FLOAT = 2 ** 53
+EXACT_FLOAT32 = 2 ** 24
+CACHE_ELEMENTS = 1 << 14
+MAX_CONV_MATRIX = 1 << 22
+PARALLEL_ELEMENTS = 1 << 18
 STOCK_EXACT_INPUT = 2 ** 24
 
 
 def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
     """Two's-complement wrap of integers to ``bits`` bits (Lava's ``signed_clamp``; an int32 channel is 32)."""
-    base = 1 << bits
-    return (np.asarray(x, dtype=np.int64) + base // 2) % base - base // 2
+    x = np.asarray(x, dtype=np.int64)
+    half = 1 << (bits - 1)
+    if x.size == 0 or (x.max() < half and x.min() >= -half):
+        return x
+    return (x + half) % (2 * half) - half
 
 
 def floor_shift(x: np.ndarray, exp: int) -> np.ndarray:
@@ -110,6 +118,9 @@ class SimLayer:
         Convolution groups.
     neuron : SimNeuron or None
         The neuron group (None only for ``flatten``).
+    matrix : np.ndarray or None
+        A convolution unrolled into its ``(out_size, in_size)`` connection matrix (built by
+        :func:`compile_network` for small layers: one matrix product is faster than a convolution).
     """
 
     index: int
@@ -123,6 +134,7 @@ class SimLayer:
     dilation: Tuple[int, int] = (1, 1)
     groups: int = 1
     neuron: Optional[SimNeuron] = None
+    matrix: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def num_neurons(self) -> int:
@@ -165,56 +177,62 @@ class SimResult:
         return self.spikes[-1]
 
 
-def _dense(w: np.ndarray, m: np.ndarray, exp: int) -> np.ndarray:
-    """``floor_shift(W @ m, exp)`` over ``m`` of shape ``[B, in, T]``; exact (float64 when provably exact)."""
-    b, n_in, t = m.shape
-    flat = np.ascontiguousarray(m.transpose(0, 2, 1).reshape(b * t, n_in))
+def _matmul(w: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """``flat @ w.T`` for integer ``flat`` ``[rows, in]`` and ``w`` ``[out, in]``, exactly, as int64.
+
+    BLAS float32 (float64) products are exact when every partial sum stays below ``2**24`` (``2**53``).
+    """
     bound = float(np.abs(w).sum(axis=1).max(initial=0)) * float(np.abs(flat).max(initial=0))
+    if bound < EXACT_FLOAT32:
+        return np.rint(flat.astype(np.float32) @ w.T.astype(np.float32)).astype(np.int64)
     if bound < EXACT_FLOAT:
-        acc = np.rint(flat.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
-    else:
-        acc = flat.astype(np.int64) @ w.T.astype(np.int64)
-    acc = floor_shift(acc, exp)
-    return acc.reshape(b, t, -1).transpose(0, 2, 1)
+        return np.rint(flat.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
+    return flat.astype(np.int64) @ w.T.astype(np.int64)
 
 
 def _conv(layer: SimLayer, m: np.ndarray) -> np.ndarray:
-    """Correlation of ``m`` (``[B, C, H, W, T]``) with the layer's kernel, exact, wrapped to 24 bits."""
+    """Correlation of time-major ``m`` (``[T, B, C, H, W]``) with the layer's kernel, exact, as int64."""
     import torch
 
-    b, c, h, w_, t = m.shape
-    x = np.ascontiguousarray(m.transpose(0, 4, 1, 2, 3).reshape(b * t, c, h, w_))
+    frames = m.reshape((-1,) + tuple(layer.in_shape))
     weight = layer.weight
-    bound = float(np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).max()) * float(np.abs(x).max(initial=0))
+    bound = float(np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).max()) * float(np.abs(frames).max(initial=0))
     if bound >= EXACT_FLOAT:
         raise OverflowError(f"layer {layer.index}: conv accumulation may exceed 2**53; inputs too large for exact "
                             f"float64 arithmetic")
     with torch.no_grad():
-        out = torch.nn.functional.conv2d(torch.from_numpy(x.astype(np.float64)),
+        out = torch.nn.functional.conv2d(torch.from_numpy(frames.astype(np.float64)),
                                          torch.from_numpy(weight.astype(np.float64)),
                                          stride=tuple(layer.stride), padding=tuple(layer.padding),
                                          dilation=tuple(layer.dilation), groups=int(layer.groups)).numpy()
-    acc = np.rint(out).astype(np.int64)
-    acc = signed_wrap(acc, CONV_ACCUM_BITS)
-    co, ho, wo = acc.shape[1:]
-    return acc.reshape(b, t, co, ho, wo).transpose(0, 2, 3, 4, 1)
+    return np.rint(out).astype(np.int64)
+
+
+def _synapse_tm(layer: SimLayer, m: np.ndarray) -> np.ndarray:
+    """Synaptic accumulation of time-major messages ``m`` (``[T, B, *in_shape]``), as the neuron receives it."""
+    lead = m.shape[:2]
+    if layer.kind == "input":
+        return signed_wrap(m, CHANNEL_BITS)
+    flat = np.ascontiguousarray(m).reshape(lead[0] * lead[1], -1)
+    if layer.kind == "dense":
+        acc = floor_shift(_matmul(layer.weight, flat), layer.weight_exp)
+    elif layer.kind == "conv":
+        acc = _matmul(layer.matrix, flat) if layer.matrix is not None else _conv(layer, m)
+        acc = signed_wrap(acc, CONV_ACCUM_BITS)
+    else:
+        raise ValueError(f"layer {layer.index}: no synapse for layer kind {layer.kind!r}")
+    return signed_wrap(acc, CHANNEL_BITS).reshape(lead + tuple(layer.out_shape))
 
 
 def synapse(layer: SimLayer, m: np.ndarray) -> np.ndarray:
     """The synaptic accumulation of ``layer`` for messages ``m`` (``[B, *in_shape, T]``), as the neuron receives it."""
-    if layer.kind == "input":
-        return signed_wrap(m, CHANNEL_BITS)
-    if layer.kind == "dense":
-        acc = _dense(layer.weight, m.reshape(m.shape[0], -1, m.shape[-1]), layer.weight_exp)
-    elif layer.kind == "conv":
-        acc = _conv(layer, m)
-    else:
-        raise ValueError(f"layer {layer.index}: no synapse for layer kind {layer.kind!r}")
-    return signed_wrap(acc, CHANNEL_BITS)
+    m = np.asarray(m, dtype=np.int64)
+    m = m.reshape((m.shape[0],) + tuple(layer.in_shape) + (m.shape[-1],))
+    return np.moveaxis(_synapse_tm(layer, np.moveaxis(m, -1, 0)), 0, -1)
 
 
 def _lagged(msgs: np.ndarray, lag: int) -> np.ndarray:
-    """Messages as a consumer ``lag`` steps behind its producer's window sees them (``lag < 0``: ahead).
+    """Time-major messages as a consumer ``lag`` steps behind its producer's window sees them (``lag < 0``: ahead).
 
     The batch rows are consecutive samples of one Lava run, so a window reaching before step 0 sees
     the previous sample's last steps (zeros before the first sample) and one reaching past ``T`` the
@@ -222,17 +240,60 @@ def _lagged(msgs: np.ndarray, lag: int) -> np.ndarray:
     """
     if lag == 0:
         return msgs
-    batch, steps = msgs.shape[0], msgs.shape[-1]
-    stream = np.moveaxis(msgs, 0, -2)
-    inner = stream.shape[:-2]
-    stream = stream.reshape(inner + (batch * steps,))
+    steps, batch = msgs.shape[:2]
+    stream = np.swapaxes(msgs, 0, 1).reshape((batch * steps,) + msgs.shape[2:])
     out = np.zeros_like(stream)
     if abs(lag) < batch * steps:
         if lag > 0:
-            out[..., lag:] = stream[..., :-lag]
+            out[lag:] = stream[:-lag]
         else:
-            out[..., :lag] = stream[..., -lag:]
-    return np.moveaxis(out.reshape(inner + (batch, steps)), -2, 0)
+            out[:lag] = stream[-lag:]
+    return np.swapaxes(out.reshape((batch, steps) + msgs.shape[2:]), 0, 1)
+
+
+def _neuron_rows(spec: SimNeuron, a: np.ndarray, dead: Optional[np.ndarray], out: np.ndarray, rows: slice) -> None:
+    """All steps of one block of batch rows, in cache-sized chunks, written into ``out``."""
+    per_sample = int(np.prod(a.shape[2:]))
+    chunk = max(1, CACHE_ELEMENTS // max(per_sample, 1))
+    expand = (slice(None),) + (None,) * (a.ndim - 2)
+    for lo in range(rows.start, rows.stop, chunk):
+        sel = slice(lo, min(rows.stop, lo + chunk))
+        shape = (sel.stop - lo,) + a.shape[2:]
+        v_reset = np.broadcast_to(spec.v_init, shape).astype(np.int64)
+        u, v = np.zeros(shape, dtype=np.int64), v_reset.copy()
+        for t in range(a.shape[0]):
+            if spec.restart and t == 0:
+                continue
+            u, v, s = fixed.neuron_step(u, v, a[t, sel], i_decay=spec.i_decay, v_decay=spec.v_decay,
+                                        vth=spec.vth, bias=spec.bias, soft_reset=spec.soft_reset, binary=spec.binary)
+            if dead is not None and dead[t, sel].any():
+                off = dead[t, sel][expand]
+                u, v, s = np.where(off, 0, u), np.where(off, v_reset, v), np.where(off, 0, s)
+            out[t, sel] = s
+
+
+def _run_neurons_tm(spec: SimNeuron, a: np.ndarray, dead: Optional[np.ndarray]) -> np.ndarray:
+    """Neuron group over time-major input ``a`` (``[T, B, *shape]``): batch blocks on threads (numpy frees the GIL)."""
+    batch = a.shape[1]
+    out = np.zeros(a.shape, dtype=np.int8)
+    workers = min(_threads(), max(1, a.size // PARALLEL_ELEMENTS))
+    bounds = np.linspace(0, batch, workers + 1).astype(int)
+    blocks = [slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    if len(blocks) == 1:
+        _neuron_rows(spec, a, dead, out, blocks[0])
+        return out
+    with ThreadPoolExecutor(max_workers=len(blocks)) as pool:
+        for future in [pool.submit(_neuron_rows, spec, a, dead, out, rows) for rows in blocks]:
+            future.result()
+    return out
+
+
+def _threads() -> int:
+    """Worker threads for the neuron loop: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
 
 
 def run_neurons(spec: SimNeuron, a: np.ndarray, dead: Optional[np.ndarray] = None) -> np.ndarray:
@@ -241,23 +302,9 @@ def run_neurons(spec: SimNeuron, a: np.ndarray, dead: Optional[np.ndarray] = Non
     ``dead`` (``[B, T]`` bool, optional) marks steps before the Lava run starts: the neuron keeps its
     initial state there and sends nothing.
     """
-    shape = a.shape[:-1]
-    steps = a.shape[-1]
-    v_reset = np.broadcast_to(spec.v_init, shape).astype(np.int64)
-    u = np.zeros(shape, dtype=np.int64)
-    v = v_reset.copy()
-    out = np.zeros(a.shape, dtype=np.int8)
-    expand = (slice(None),) + (None,) * (len(shape) - 1)
-    for t in range(steps):
-        if spec.restart and t == 0:
-            continue
-        u, v, s = fixed.neuron_step(u, v, a[..., t], i_decay=spec.i_decay, v_decay=spec.v_decay, vth=spec.vth,
-                                    bias=spec.bias, soft_reset=spec.soft_reset, binary=spec.binary)
-        if dead is not None and dead[:, t].any():
-            off = dead[:, t][expand]
-            u, v, s = np.where(off, 0, u), np.where(off, v_reset, v), np.where(off, 0, s)
-        out[..., t] = s
-    return out
+    out = _run_neurons_tm(spec, np.moveaxis(np.asarray(a, dtype=np.int64), -1, 0),
+                          None if dead is None else np.asarray(dead).T)
+    return np.moveaxis(out, 0, -1)
 
 
 def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: int = 0,
@@ -276,7 +323,7 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
     input_message_bits : int
         Message bits of the input (0: the first synapse sees ``x != 0``, as Lava with binary input).
     timing : Timing or None
-        Per-layer window lag; the default is :func:`default_timing`.
+        Per-layer window phase and lag; the default is :func:`default_timing`.
     record : str
         ``'all'`` keeps every layer's spikes, ``'last'`` only the output layer's.
     """
@@ -290,32 +337,33 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
     expected = layers[0].in_shape if layers else ()
     if int(np.prod(x.shape[1:-1])) != int(np.prod(expected)):
         raise ValueError(f"x: sample shape {x.shape[1:-1]} does not fit the network input {expected}")
-    x = x.reshape((x.shape[0],) + tuple(expected) + (x.shape[-1],))
     timing = timing or default_timing(layers)
-    steps = x.shape[-1]
+    batch, steps = x.shape[0], x.shape[-1]
     # layers with a phase run (in Lava) before their first reset and past the last sample: simulate those
     # steps in zero-input samples around the batch (steps before the run starts are dead)
     pad = -(-max(timing.phase) // steps)
-    zeros = np.zeros((pad,) + x.shape[1:], np.int64)
-    msgs = np.concatenate([zeros, x.astype(np.int64), zeros])
-    stream_step = (np.arange(msgs.shape[0])[:, None] - pad) * steps + np.arange(steps)[None, :]
+    msgs = np.moveaxis(x.astype(np.int64).reshape((batch,) + tuple(expected) + (steps,)), -1, 0)
+    if pad:
+        zeros = np.zeros((steps, pad) + tuple(expected), np.int64)
+        msgs = np.concatenate([zeros, msgs, zeros], axis=1)
+    stream_step = (np.arange(msgs.shape[1])[None, :] - pad) * steps + np.arange(steps)[:, None]
     bits = int(input_message_bits)
     result = SimResult(layers=[])
     neuron_layers = [l for l in layers if l.neuron is not None]
     for layer, lag, phase in zip(layers, timing.lag, timing.phase):
         if layer.kind == "flatten":
-            msgs = msgs.reshape(msgs.shape[0], -1, msgs.shape[-1])
+            msgs = msgs.reshape(msgs.shape[:2] + (-1,))
             continue
-        seen = msgs if bits > 0 else (msgs != 0).astype(np.int64)
-        a = synapse(layer, _lagged(seen, lag))
+        seen = msgs if bits > 0 else (msgs != 0).astype(np.int8)
+        a = _synapse_tm(layer, _lagged(seen, lag))
         if not layer.neuron.restart and a.size and np.abs(a).max() >= STOCK_EXACT_INPUT:
             log.warning("layer %d: synaptic input %d reaches 2**24; Lava's stock LIF shifts it in int32 and may "
                         "wrap where this simulator does not", layer.index, int(np.abs(a).max()))
-        spikes = run_neurons(layer.neuron, a, dead=(stream_step + phase < 0) if pad else None)
+        spikes = _run_neurons_tm(layer.neuron, a, (stream_step + phase < 0) if pad else None)
         if record == "all" or layer is neuron_layers[-1]:
             result.layers.append(layer)
-            result.spikes.append(spikes[pad:pad + x.shape[0]])
-        msgs = spikes.astype(np.int64)
+            result.spikes.append(np.ascontiguousarray(np.moveaxis(spikes[:, pad:pad + batch], 0, -1)))
+        msgs = spikes
         bits = layer.neuron.message_bits
     return result
 
@@ -343,8 +391,15 @@ def default_timing(layers: Sequence[SimLayer]) -> Timing:
     return Timing(phase=tuple(phases), lag=tuple(lags))
 
 
-def lava_dense_weights(weight: np.ndarray, weight_exp: int = 0) -> Tuple[np.ndarray, int]:
-    """The weights and exponent Lava's ``Dense`` computes with, from file mantissas and the file's exponent.
+def conv_matrix(layer: SimLayer) -> np.ndarray:
+    """The ``(out_size, in_size)`` integer matrix of a convolution: its response to every one-hot input."""
+    size = int(np.prod(layer.in_shape))
+    basis = np.eye(size, dtype=np.int64).reshape((1, size) + tuple(layer.in_shape))
+    return _conv(layer, basis).reshape(size, -1).T.copy()
+
+
+def lava_dense_weights(weight: np.ndarray) -> Tuple[np.ndarray, int]:
+    """The weights and exponent Lava's ``Dense`` computes with, from the file's weight mantissas.
 
     netx's loader passes the file weights through ``optimize_weight_bits`` (scale up, choose bits and
     exponent); Lava's ``Dense`` model then clips and truncates them. Both are lava functions, called here
@@ -360,7 +415,7 @@ def lava_dense_weights(weight: np.ndarray, weight_exp: int = 0) -> Tuple[np.ndar
     opt = np.asarray(opt).astype(np.int64)
     mode = determine_sign_mode(opt)
     opt = truncate_weights(clip_weights(opt, mode, num_bits=8), mode, int(num_bits))
-    return np.asarray(opt, dtype=np.int64), int(exp) + int(weight_exp)
+    return np.asarray(opt, dtype=np.int64), int(exp)
 
 
 def _per_channel(value, shape: Tuple[int, ...]) -> np.ndarray:
@@ -426,6 +481,10 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
                                                                    "synapse layer")
         if spec.delay is not None and np.any(spec.delay != 0):
             raise NetxFormatError(net.path, spec.index, "delay", "axonal delays are not simulated")
+        if spec.weight_exp:
+            # stock netx (and so lava_ternary.netx.Network) builds Dense/Conv without the file's exponent
+            raise NetxFormatError(net.path, spec.index, "neuron/weight_exp", "a per-layer weight exponent is not "
+                                  "applied by the netx loader, so the simulator refuses it rather than diverge")
         shape = tuple(int(s) for s in spec.shape)
         in_shape = tuple(int(s) for s in (spec.input_shape or spec.shape))
         fields = dict(index=spec.index, in_shape=in_shape, out_shape=shape,
@@ -433,15 +492,30 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
         if spec.type == "input":
             layers.append(SimLayer(kind="input", **fields))
         elif spec.type == "dense":
-            weight, exp = lava_dense_weights(spec.weight, spec.weight_exp)
+            weight, exp = lava_dense_weights(spec.weight)
             layers.append(SimLayer(kind="dense", weight=weight, weight_exp=exp, **fields))
         else:
             weight = spec.weight
             if spec.type == "pool":
                 weight = np.broadcast_to(weight, (in_shape[0], 1) + weight.shape[2:]).copy()
-            layers.append(SimLayer(kind="conv", weight=np.left_shift(weight, spec.weight_exp)
-                                   if spec.weight_exp > 0 else weight, stride=spec.stride, padding=spec.padding,
-                                   dilation=spec.dilation, groups=spec.groups, **fields))
+            conv = SimLayer(kind="conv", weight=weight, stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups,
+                            **fields)
+            if int(np.prod(in_shape)) * int(np.prod(shape)) <= MAX_CONV_MATRIX:
+                conv = dataclasses.replace(conv, matrix=conv_matrix(conv))
+            layers.append(conv)
     if not any(l.neuron is not None for l in layers):
         raise NetxFormatError(net.path, None, "layer", "the network has no neuron layer to simulate")
     return layers
+
+
+def predictions(output: np.ndarray, skip: int = 0, population: int = 1) -> np.ndarray:
+    """Predicted class per sample: output spikes ``[B, N, ..., T]`` summed over steps ``skip..T-1``, per class.
+
+    The ``N`` output neurons form consecutive groups of ``population`` per class (the training readout,
+    ``training.models.SpikingNet.readout``); a conv output sums its spatial positions per channel.
+    """
+    counts = np.asarray(output)[..., skip:].astype(np.int64).sum(axis=-1)
+    counts = counts.reshape(counts.shape[0], counts.shape[1], -1).sum(axis=-1)
+    if counts.shape[1] % population:
+        raise ValueError(f"population={population} does not divide the {counts.shape[1]} output neurons")
+    return counts.reshape(counts.shape[0], -1, population).sum(axis=-1).argmax(axis=1)

@@ -8,6 +8,8 @@ stream is cut into per-sample windows with the phases of :func:`lava_ternary.sim
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from typing import List, Sequence, Union
 
 import numpy as np
@@ -20,8 +22,33 @@ def _to_lava(arr: np.ndarray) -> np.ndarray:
     return arr.transpose(2, 1, 0, 3) if arr.ndim == 4 else arr
 
 
+@dataclass
+class LavaReference:
+    """Spikes of every Lava layer (simulator layout) and the wall times of the run.
+
+    Attributes
+    ----------
+    spikes : list of np.ndarray
+        For every neuron layer, int8 spikes ``[batch, *shape, T]`` in torch order, aligned to its window.
+    build_s : float
+        Building the network and its I/O processes.
+    compile_s : float
+        Compiling and running the first step.
+    run_s : float
+        Running the remaining ``steps - 1`` steps.
+    steps : int
+        Steps simulated.
+    """
+
+    spikes: List[np.ndarray]
+    build_s: float
+    compile_s: float
+    run_s: float
+    steps: int
+
+
 def run_lava(path: Union[str, "os.PathLike[str]"], x: np.ndarray, *, input_message_bits: int = 0,
-             layers: Sequence[SimLayer] = (), timing: Timing = None) -> List[np.ndarray]:
+             layers: Sequence[SimLayer] = (), timing: Timing = None) -> LavaReference:
     """Simulate ``x`` (``[batch, *input_shape, T]``, torch order) in Lava; return spikes per built layer.
 
     Parameters
@@ -37,8 +64,8 @@ def run_lava(path: Union[str, "os.PathLike[str]"], x: np.ndarray, *, input_messa
 
     Returns
     -------
-    list of np.ndarray
-        For every neuron layer, int8 spikes ``[batch, *shape, T]`` in torch order, aligned to its window.
+    LavaReference
+        Per-layer spikes and timings.
     """
     import lava_ternary  # noqa: F401  (the Python 3.11 fix must precede lava)
     from lava.lib.dl.netx.blocks.process import Input
@@ -48,6 +75,7 @@ def run_lava(path: Union[str, "os.PathLike[str]"], x: np.ndarray, *, input_messa
 
     from lava_ternary.netx import Network
 
+    start = time.perf_counter()
     layers = list(layers) or compile_network(path)
     timing = timing or default_timing(layers)
     batch, steps = x.shape[0], x.shape[-1]
@@ -71,8 +99,15 @@ def run_lava(path: Union[str, "os.PathLike[str]"], x: np.ndarray, *, input_messa
         sink = io.sink.RingBuffer(shape=block.out.shape, buffer=total)
         block.out.connect(sink.a_in)
         sinks.append(sink)
+    config = Loihi2SimCfg(select_tag="fixed_pt")
+    build_s = time.perf_counter() - start
     try:
-        net.run(condition=RunSteps(num_steps=total), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        start = time.perf_counter()
+        net.run(condition=RunSteps(num_steps=1), run_cfg=config)
+        compile_s = time.perf_counter() - start
+        start = time.perf_counter()
+        net.run(condition=RunSteps(num_steps=total - 1), run_cfg=config)
+        run_s = time.perf_counter() - start
         recorded = [sink.data.get() for sink in sinks]
     finally:
         net.stop()
@@ -81,4 +116,4 @@ def run_lava(path: Union[str, "os.PathLike[str]"], x: np.ndarray, *, input_messa
         data = _to_lava(np.rint(data).astype(np.int64))  # the transpose is its own inverse
         window = data[..., phase:phase + batch * steps].reshape(data.shape[:-1] + (batch, steps))
         out.append(np.moveaxis(window, -2, 0).astype(np.int8))
-    return out
+    return LavaReference(spikes=out, build_s=build_s, compile_s=compile_s, run_s=run_s, steps=total)

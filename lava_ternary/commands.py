@@ -1,0 +1,101 @@
+"""The ``lava-ternary`` subcommands: thin wrappers over the scripts' ``main(argv)`` and the library.
+
+:func:`register` adds ``train``, ``convert``, ``export``, ``run``, ``evaluate``, ``report`` and
+``info`` to an ``argparse`` subparsers object. The script wrappers pass every argument after the
+subcommand to the script (so ``lava-ternary train --help`` is the script's own help). Bad input
+(:class:`~lava_ternary.errors.LavaTernaryError`, a missing file, an OS error) ends with one line on
+stderr and exit code 2, never a traceback. :class:`OneLineParser` is the argument parser the scripts
+use for the same behaviour on bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, List, NoReturn, Optional
+
+from lava_ternary.errors import LavaTernaryError
+
+#: subcommand -> (module with ``main(argv)``, help line)
+SCRIPTS = {
+    "train": ("training.train", "train a ternary/binary SNN on a dataset (lava-dl SLAYER)"),
+    "convert": ("training.convert_digits", "ANN-to-SNN conversion experiments with data-driven thresholds"),
+    "export": ("deploy.export_netx", "export a checkpoint to a netx HDF5 file"),
+    "run": ("deploy.run_lava", "run a netx file on the Lava CPU simulator (fixed_pt)"),
+    "evaluate": ("deploy.evaluate", "test-set accuracy of a netx file with the fast bit-exact simulator"),
+    "report": ("deploy.report", "per-layer spikes, operations, energy and Loihi 2 fit of a netx file"),
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr and exit code 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def fail(prog: str, exc: BaseException) -> int:
+    """Print ``exc`` as one line for ``prog`` on stderr; return exit code 2."""
+    text = str(exc).strip().splitlines()
+    print(f"{prog}: error: {text[0] if text else type(exc).__name__}", file=sys.stderr)
+    return 2
+
+
+def guarded(prog: str, body: Callable[[], int]) -> int:
+    """Run ``body``; bad input (package errors and ``ValueError`` naming a parameter, missing files, OS errors)
+    becomes one line and exit code 2."""
+    try:
+        return int(body() or 0)
+    except (LavaTernaryError, ValueError, FileNotFoundError, OSError) as exc:
+        return fail(prog, exc)
+
+
+def _script(name: str, module: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        prog = f"lava-ternary {name}"
+        try:
+            main = importlib.import_module(module).main
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                return fail(prog, RuntimeError(f"the script {module} is not available in this installation"))
+            raise
+        return guarded(prog, lambda: main(list(args.argv)))
+    return handler
+
+
+def _info(args: argparse.Namespace) -> int:
+    from lava_ternary.netfile import read_network
+    from lava_ternary.report import network_table
+
+    def body() -> int:
+        shape = parse_ints(args.input_shape)
+        spec = read_network(args.net, None if shape is None else tuple(shape))
+        print(network_table(spec))
+        neurons = sum(layer.size for layer in spec if layer.neuron is not None)
+        synapses = sum(int(layer.weight.size) for layer in spec if layer.weight is not None)
+        print(f"{len(spec)} layers, {neurons} neurons, {synapses} stored weights, input {spec.input_shape}, "
+              f"output {spec.output_shape}")
+        return 0
+    return guarded("lava-ternary info", body)
+
+
+def register(sub: "argparse._SubParsersAction") -> None:
+    """Add the subcommands to ``sub`` (from ``parser.add_subparsers``); each sets ``func(args) -> int``."""
+    for name, (module, text) in SCRIPTS.items():
+        p = sub.add_parser(name, help=text, add_help=False, description=f"{text} (arguments go to {module})")
+        p.add_argument("argv", nargs=argparse.REMAINDER, help=f"arguments of {module} (see its --help)")
+        p.set_defaults(func=_script(name, module))
+    p = sub.add_parser("info", help="print the layer table of a netx file (no Lava needed)")
+    p.add_argument("net", help="netx HDF5 file")
+    p.add_argument("--input-shape", default=None, help="C,H,W (or N) for files without an input layer")
+    p.set_defaults(func=_info)
+
+
+def parse_ints(text: Optional[str]) -> Optional[List[int]]:
+    """``'1,8,8'`` -> ``[1, 8, 8]``; None stays None; anything else is a ``ValueError`` naming the text."""
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"expected comma-separated integers, got {text!r}") from None
