@@ -74,7 +74,7 @@ class _LayerView:
         if spec.type == "pool":
             channels = spec.channels
             kernel = np.broadcast_to(spec.weight, (channels, 1) + spec.kernel_size).astype(np.int64).copy()
-            self._override = {"type": "conv", "weight": kernel, "groups": channels,
+            self._override = {"type": "conv", "weight": kernel, "groups": np.int64(channels),
                               "stride": np.array(spec.stride), "padding": np.array(spec.padding),
                               "dilation": np.array(spec.dilation)}
 
