@@ -111,7 +111,7 @@ def _wrap_current(u: torch.Tensor) -> torch.Tensor:
 
 def _current_loop(drive: torch.Tensor, scale: torch.Tensor, u: torch.Tensor, wrap: bool) -> torch.Tensor:
     """``u = [wrap24](toward_zero(u * (4096 - decay) / 4096) + drive[t])`` over time; float64 record."""
-    out = torch.empty(drive.shape, dtype=torch.float64)
+    out = torch.empty(drive.shape, dtype=torch.float64, device=drive.device)
     for t in range(drive.shape[0]):
         u = (u * scale).to(torch.int64).add_(drive[t])
         if wrap:
@@ -158,7 +158,7 @@ class _VoltageDynamics(torch.autograd.Function):
         if bias is not None:
             drive += _channel_view(_state_mantissa(bias), drive.ndim - 1)
         v = _state_mantissa(state)
-        out = torch.empty(drive.shape, dtype=current.dtype)
+        out = torch.empty(drive.shape, dtype=current.dtype, device=drive.device)
         lim = fixed.MAX_STATE - 1
         for t in range(drive.shape[0]):
             v = (v * scale).to(torch.int64).add_(drive[t]).clamp_(-lim, lim)

@@ -328,3 +328,17 @@ def test_amplitude_is_positive_and_has_no_gradient_when_fixed():
     assert learnt.amplitude_value().item() == AMPLITUDE_MIN
     learnt(toy_spikes()).sum().backward()
     assert learnt.amplitude.grad is not None
+
+
+def test_per_channel_decays_match_fixed():
+    torch.manual_seed(8)
+    n = Ternary(0.5, (0.1, 0.6), (0.2, 0.9), shared_param=False)
+    n.set_shape((4, 3, 3))
+    i_decay, v_decay = n.cx_current_decay, n.cx_voltage_decay
+    assert i_decay.shape == (4,) and len(set(i_decay.tolist())) > 1
+    a_in = np.random.default_rng(8).integers(-64, 65, (2, 4, 3, 3, 16))
+    b, _ = run(n, torch.tensor(a_in / 64, dtype=torch.float32))
+    view = (1, 4, 1, 1)
+    ref = fixed_reference(a_in, i_decay.reshape(view), v_decay.reshape(view), 32, 0, 0, False, False)
+    np.testing.assert_array_equal(b.numpy().astype(np.int64), ref)
+    assert n.device_params["iDecay"].shape == (4,)
