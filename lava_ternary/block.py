@@ -1,4 +1,4 @@
-"""slayer-style blocks of :class:`lava_ternary.neuron.Ternary` neurons: Input, Dense, Conv, Pool, Flatten, Average, Affine.
+"""slayer-style blocks of Ternary neurons: Input, Dense, Conv, Pool, Flatten, Average, Affine.
 
 They compose slayer's abstract blocks (``slayer.block.base``) with the :class:`AbstractTernary`
 mixin, as ``slayer.block.cuba`` does with ``AbstractCuba``, and keep its constructor conventions
@@ -37,15 +37,18 @@ def event_rate(x: torch.Tensor) -> torch.Tensor:
 
 
 def _write_type(handle: h5py.Group, name: str) -> None:
+    """The layer ``type`` as slayer writes it: fixed-length bytes of shape (1,)."""
     handle.create_dataset("type", (1,), "S10", [name.encode("ascii")])
 
 
 def _write_neuron(handle: h5py.Group, neuron: Ternary, overrides: Optional[Dict[str, Any]] = None) -> None:
+    """The ``neuron/*`` datasets from ``device_params`` (TERNARY schema), with optional overrides."""
     for key, value in {**neuron.device_params, **(overrides or {})}.items():
         handle.create_dataset(f"neuron/{key}", data=value)
 
 
 def _shape_or_raise(shape: Optional[Sequence[int]], block: torch.nn.Module) -> np.ndarray:
+    """The shape as int64, or a ValueError that says how to make it known."""
     if shape is None:
         raise ValueError(f"{type(block).__name__}: shape unknown; pass input_shape=(C, H, W), call "
                          f"lava_ternary.fold.link(blocks) after a block of known shape, or run one forward pass")
@@ -56,9 +59,11 @@ class _ShapeState:
     """Keeps a block's ``shape`` in its ``state_dict`` (``_extra_state``) for export without forward."""
 
     def get_extra_state(self) -> Dict[str, Any]:
+        """The shape, saved with the state_dict."""
         return {"shape": None if self.shape is None else [int(s) for s in self.shape]}
 
     def set_extra_state(self, state: Dict[str, Any]) -> None:
+        """Restore the saved shape."""
         if state.get("shape") is not None:
             self._set_block_shape(state["shape"])
 
@@ -207,6 +212,7 @@ class Input(_ShapeState, AbstractTernary, base.AbstractInput):
         self.input_shape = torch.Size(int(s) for s in shape)
 
     def get_extra_state(self) -> Dict[str, Any]:
+        """The input shape, saved with the state_dict."""
         return {"shape": None if self.input_shape is None else [int(s) for s in self.input_shape]}
 
     @property
