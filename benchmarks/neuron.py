@@ -64,7 +64,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--steps", type=int, default=32, help="time steps T")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1 keeps timings stable on a shared machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     T, N = args.steps, args.batch
     dense_x = (torch.rand(N, 256, T) < 0.2).float()
