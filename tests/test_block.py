@@ -293,3 +293,20 @@ def test_weight_norm_block_exports_the_weight_it_uses():
     x = torch.randint(-1, 2, (1, 4, 3)).float()
     d(x)
     assert np.array_equal(export([d])["layer/0/weight"], (q8(d.synapse.weight) * 64).reshape(3, 4).detach().numpy())
+
+
+def test_linked_net_survives_deepcopy_and_pickle():
+    import copy
+
+    torch.manual_seed(8)
+    net = torch.nn.ModuleList([block.Dense(params(learn_amplitude=True), 4, 5, weight_scale=4),
+                               block.Dense(params(), 5, 3, weight_scale=4)])
+    fold.link(net)
+    set_amplitude(net[0].neuron, [0.3])
+    buf = io.BytesIO()
+    torch.save(net, buf)
+    buf.seek(0)
+    x = torch.randint(0, 3, (2, 4, 6)).float()
+    for clone in (copy.deepcopy(net), torch.load(buf, weights_only=False)):
+        assert clone[1].input_amplitude is clone[0].neuron  # the copy folds its own neuron's amplitude
+        assert torch.equal(clone[1](clone[0](x)), net[1](net[0](x)))
