@@ -27,6 +27,9 @@ SCRIPTS = {
 }
 
 
+NO_PREFIX = "\x01"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line on stderr and exit code 2 (no usage block)."""
 
@@ -82,7 +85,9 @@ def _info(args: argparse.Namespace) -> int:
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add the subcommands to ``sub`` (from ``parser.add_subparsers``); each sets ``func(args) -> int``."""
     for name, (module, text) in SCRIPTS.items():
-        p = sub.add_parser(name, help=text, add_help=False, description=f"{text} (arguments go to {module})")
+        # no option prefix of its own: every argument, ``--help`` included, is left to the script
+        p = sub.add_parser(name, help=text, add_help=False, prefix_chars=NO_PREFIX,
+                           description=f"{text} (arguments go to {module})")
         p.add_argument("argv", nargs=argparse.REMAINDER, help=f"arguments of {module} (see its --help)")
         p.set_defaults(func=_script(name, module))
     p = sub.add_parser("info", help="print the layer table of a netx file (no Lava needed)")

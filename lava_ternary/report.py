@@ -6,7 +6,7 @@ the deployed integer network. Conventions (all constants live in :mod:`lava_tern
 * a *synaptic operation* (SOP) is one nonzero message (+1 or -1) reaching one synapse; a synapse is
   one structural connection (zero weights included), so ``SOPs = sum_i events_i * fan_out_i``;
 * the first layer's *MACs* are counted when the input is direct (graded, not {-1, 0, +1}): every
-  connection, every timestep, as the paper's "#Flops" of the encoding layer;
+  connection, every timestep that carries input, as the paper's "#Flops" of the encoding layer;
 * *sparsity* is the paper's: the fraction of neuron-steps that fire (+1 and -1 both count);
 * *signs* are emitted spikes (the paper charges 3.7 pJ "per spike" for the sign function).
 """
@@ -171,6 +171,7 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
         spikes = spikes_by_layer[layer.index]
         fan_out = _fan_out(layer)
         events = (msgs != 0).sum(axis=(0, -1)).reshape(fan_out.shape)
+        active_steps = float(np.any(msgs != 0, axis=tuple(range(1, msgs.ndim - 1))).sum()) / batch
         synapses = int(fan_out.sum())
         # direct (graded) input: the first layer multiplies (an input neuron adds its input once per step)
         graded_first = first and direct
@@ -185,7 +186,7 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
             pos_rate=pos / denom, neg_rate=neg / denom, sparsity=(pos + neg) / denom, spikes=(pos + neg) / batch,
             input_events=float(events.sum()) / batch,
             sops=0.0 if graded_first else float((events * fan_out).sum()) / batch,
-            macs=float(synapses * steps) if graded_first else 0.0))
+            macs=synapses * active_steps if graded_first else 0.0))
         _loihi_fit(rows[-1], layer, chip)
         msgs = spikes
         first = False
