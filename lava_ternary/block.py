@@ -55,6 +55,28 @@ def _shape_or_raise(shape: Optional[Sequence[int]], block: torch.nn.Module) -> n
     return np.array(shape, dtype=np.int64)
 
 
+class _Ternarize(torch.autograd.Function):
+    """``b = sign(x)`` for ``x = a·b`` (exact, ``a > 0``), differentiated as ``x / a``.
+
+    So ``dL/dx = dL/db / a`` and the amplitude term ``-dL/db · x / a²`` cancels the one that reaches
+    ``a`` through ``x = a·b``: ``a`` learns only through the folded weight, as in the deployed network.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, amplitude: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, amplitude)
+        return torch.sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, amplitude = ctx.saved_tensors
+        grad_x = grad / amplitude
+        grad_amplitude = None
+        if ctx.needs_input_grad[1]:
+            grad_amplitude = (-(grad_x * x) / amplitude).sum_to_size(amplitude.shape)
+        return (grad_x if ctx.needs_input_grad[0] else None), grad_amplitude
+
+
 class _ShapeState:
     """Keeps a block's ``shape`` in its ``state_dict`` (``_extra_state``) for export without forward."""
 
@@ -121,8 +143,7 @@ class AbstractTernary(torch.nn.Module):
         amplitude = source.amplitude_value()
         if amplitude.numel() > 1 and x.shape[1] != amplitude.numel():
             amplitude = amplitude.repeat_interleave(x.shape[1] // amplitude.numel())
-        scaled = x / _channel_view(amplitude, x.dim() - 1)[..., None]
-        return torch.sign(x).detach() + (scaled - scaled.detach())
+        return _Ternarize.apply(x, _channel_view(amplitude, x.dim() - 1)[..., None])
 
     def _attach_synapse(self, syn: torch.nn.Module, channels: Optional[int], kwargs: Dict[str, Any]) -> None:
         """Install the synapse with the folding pre-hook, the bias and the known channel count."""
