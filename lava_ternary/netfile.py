@@ -314,7 +314,8 @@ class _Reader:
             if prev is not None:
                 raise self.fail(index, "type", "an input layer must be the first layer")
         elif ltype == "flatten":
-            self._need_prev(index, prev)
+            if prev is None:  # a leading flatten: the network consumes the flattened vector
+                prev = fields["input_shape"] = (int(np.prod(shape)),)
             if int(np.prod(shape)) != int(np.prod(prev)):
                 raise self.fail(index, "shape", f"flatten of {prev} must have {int(np.prod(prev))} elements, found {shape}")
         elif ltype in ("dense", "dense_rec"):

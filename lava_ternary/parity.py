@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -50,10 +52,9 @@ class LavaRun:
         """The last layer's spikes."""
         return self.layers[-1]
 
-    def predictions(self) -> np.ndarray:
-        """Predicted class per sample: argmax of the summed output over neurons-by-time."""
-        out = self.output
-        return out.reshape(out.shape[0], out.shape[1], -1).sum(axis=-1).argmax(axis=1)
+    def predictions(self, skip: int = 0, population: int = 1) -> np.ndarray:
+        """Predicted class per sample (see :func:`predictions`)."""
+        return predictions(self.output, skip, population)
 
 
 @dataclass
@@ -75,6 +76,19 @@ class Comparison:
     def exact(self) -> bool:
         """True when every spike of every layer and every predicted class agree."""
         return self.total_mismatches == 0 and self.classes_equal == self.samples
+
+
+def predictions(output: np.ndarray, skip: int = 0, population: int = 1) -> np.ndarray:
+    """argmax over classes of ``output[..., skip:]`` summed over time, space and each class's population.
+
+    The training readout (``training.models.SpikingNet.readout``): ``population`` consecutive output
+    neurons per class.
+    """
+    counts = np.asarray(output)[..., skip:].astype(np.int64).sum(axis=-1)
+    counts = counts.reshape(counts.shape[0], counts.shape[1], -1).sum(axis=-1)
+    if counts.shape[1] % population:
+        raise ValueError(f"population={population} does not divide the {counts.shape[1]} output neurons")
+    return counts.reshape(counts.shape[0], -1, population).sum(axis=-1).argmax(axis=1)
 
 
 def _to_lava(x: np.ndarray) -> np.ndarray:
@@ -128,13 +142,13 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     import lava_ternary  # noqa: F401  (Python 3.11 fix before lava is imported)
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.lib.dl.netx.blocks.process import Input
 
     from lava_ternary.netx import Network
     from lava_ternary.proc import TernaryCUBA
     from lava_ternary.proc import models
+    from lava_ternary.proc.recorder import SpikeRecorder
 
     inputs = np.asarray(inputs)
     if inputs.dtype.kind == "f" and np.any(inputs != np.round(inputs)):
@@ -146,6 +160,8 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     start = time.perf_counter()
     net = Network(net_file, input_message_bits=bits, reset_interval=steps, reset_offset=0)
     first = net.layers[0]
+    if inputs.ndim == 5 and len(net.inp.shape) == 1:  # a dense-first net takes the torch flatten of (C, H, W)
+        inputs = inputs.reshape(samples, -1, steps)
     stream = _to_lava(inputs)
     if isinstance(first, Input):
         # the input neuron integrates its a_in in the same step (no synapse buffer): one step later
@@ -158,9 +174,10 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
                          f"{tuple(target.shape)} (Lava order)")
     source = Source(data=stream)
     source.s_out.connect(target)
+    folder = tempfile.mkdtemp(prefix="lava-ternary-run-")
     sinks = []
-    for layer in net.layers:
-        sink = Sink(shape=layer.out.shape, buffer=total)
+    for index, layer in enumerate(net.layers):
+        sink = SpikeRecorder(shape=layer.out.shape, steps=total, path=os.path.join(folder, f"layer{index}.npy"))
         layer.out.connect(sink.a_in)
         sinks.append(sink)
     build_s = time.perf_counter() - start
@@ -183,14 +200,17 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
             done += n
             if bar is not None:
                 bar.update(n)
-        data = [sink.data.get() for sink in sinks]
     finally:
         net.stop()
         if bar is not None:
             bar.close()
+    try:
+        data = [sink.read() for sink in sinks]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     run_s = time.perf_counter() - start
     log.info("lava: %d steps in %.2f s (build %.2f s)", total, run_s, build_s)
-    layers = [_from_lava(np.rint(d).astype(np.int64), samples, steps) for d in data]
+    layers = [_from_lava(d.astype(np.int64), samples, steps) for d in data]
     index = [spec.index for spec in net.spec if spec.type in ("input", "dense", "dense_rec", "conv", "pool")
              and not (spec.type == "input" and spec.neuron is None)]
     return LavaRun(layers=layers, layer_index=index[:len(layers)], build_s=build_s, run_s=run_s, steps=total)
@@ -215,8 +235,8 @@ def torch_layer_outputs(blocks: Sequence[Any], x: Any) -> List[np.ndarray]:
     return outputs
 
 
-def compare(lava: LavaRun, torch_outputs: Sequence[np.ndarray]) -> Comparison:
-    """Count mismatching spikes per layer and equal predicted classes (argmax of summed output)."""
+def compare(lava: LavaRun, torch_outputs: Sequence[np.ndarray], skip: int = 0, population: int = 1) -> Comparison:
+    """Count mismatching spikes per layer and equal predicted classes (:func:`predictions`)."""
     if len(torch_outputs) != len(lava.layers):
         raise ValueError(f"torch_outputs: {len(torch_outputs)} layers, Lava ran {len(lava.layers)}")
     mismatches, spikes = [], []
@@ -227,7 +247,6 @@ def compare(lava: LavaRun, torch_outputs: Sequence[np.ndarray]) -> Comparison:
         mismatches.append(int(np.count_nonzero(ours != ref)))
         spikes.append(int(np.count_nonzero(ref)))
     ref_out = np.asarray(torch_outputs[-1]).reshape(lava.output.shape)
-    ref_pred = ref_out.reshape(ref_out.shape[0], ref_out.shape[1], -1).sum(axis=-1).argmax(axis=1)
-    equal = int(np.count_nonzero(ref_pred == lava.predictions()))
+    equal = int(np.count_nonzero(predictions(ref_out, skip, population) == lava.predictions(skip, population)))
     return Comparison(mismatches=mismatches, spikes=spikes, classes_equal=equal, samples=int(ref_out.shape[0]),
                       details={"layer_index": list(lava.layer_index)})

@@ -1,0 +1,43 @@
+"""Export a training checkpoint to a netx HDF5 file (folded integer weights, TERNARY neuron groups).
+
+Usage: ``python -m deploy.export_netx CHECKPOINT OUT.net`` (also ``lava-ternary export ...``). The
+checkpoint is rebuilt with ``training.checkpoint.load_model`` (no forward pass needed) and written
+by :func:`lava_ternary.netx.export_hdf5` atomically; the layer table of the written file is printed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+from lava_ternary.commands import OneLineParser, guarded
+
+
+def build_parser() -> OneLineParser:
+    """The command-line arguments."""
+    parser = OneLineParser(prog="lava-ternary export", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path, help="checkpoint written by training.train (e.g. best.pt)")
+    parser.add_argument("out", type=Path, help="netx HDF5 file to write")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; bad input exits 2 with one line."""
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        from lava_ternary.netx import export_hdf5
+        from lava_ternary.report import network_table
+        from training.checkpoint import load_model
+
+        model, meta = load_model(args.checkpoint)
+        spec = export_hdf5(model, args.out)
+        print(network_table(spec))
+        latency = getattr(model, "latency", None)
+        print(f"wrote {args.out}: {len(spec)} layers from {args.checkpoint} "
+              f"(T={meta.get('timesteps', '?')}, latency {latency})")
+        return 0
+    return guarded("lava-ternary export", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Run a netx network on the Lava CPU simulator (fixed_pt by default), samples back to back.
+
+Usage: ``python -m deploy.run_lava NET --samples N --timesteps T [--checkpoint CKPT]`` (also
+``lava-ternary run ...``). Each sample is ``T`` input steps plus ``latency`` zero steps (default: one
+per neuron layer, or the checkpoint model's ``latency``) and the network restarts every
+``T + latency`` steps (``reset_interval``). Prints the accuracy (output spike count over the last
+``T`` steps, the training readout). With ``--checkpoint`` it also runs the PyTorch eval forward on the
+same samples and prints the mismatching spikes of every layer and the number of equal predictions;
+the exit code is 1 when any spike differs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from lava_ternary.commands import OneLineParser, guarded, parse_ints
+
+
+def build_parser() -> OneLineParser:
+    """The command-line arguments."""
+    parser = OneLineParser(prog="lava-ternary run", description=__doc__.splitlines()[0])
+    parser.add_argument("net", type=Path, help="netx HDF5 file")
+    parser.add_argument("--samples", "-n", type=int, default=100, help="number of test samples (default 100)")
+    parser.add_argument("--timesteps", "-T", type=int, default=4, help="input steps per sample (default 4)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint to compare spikes with")
+    parser.add_argument("--dataset", default="digits", help="digits (default), mnist, fashion-mnist, cifar10, "
+                                                            "cifar100 or nmnist")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
+    parser.add_argument("--signed", action="store_true", help="signed rate/event input (ternary networks)")
+    parser.add_argument("--root", type=Path, default=None, help="folder of the local datasets")
+    parser.add_argument("--latency", type=int, default=None, help="zero steps appended to every sample")
+    parser.add_argument("--tag", default="fixed_pt", choices=("fixed_pt", "floating_pt"),
+                        help="model of the TERNARY neurons (synapses are always fixed_pt)")
+    parser.add_argument("--input-message-bits", type=int, default=None,
+                        help="graded input bits (default: from the input range)")
+    parser.add_argument("--input-shape", default=None, help="C,H,W the network expects, if not the dataset's")
+    parser.add_argument("--population", type=int, default=None,
+                        help="output neurons per class (default: the checkpoint's, else 1)")
+    parser.add_argument("--chunk", type=int, default=None, help="steps per Lava run call (progress granularity)")
+    parser.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
+    return parser
+
+
+def run(args) -> dict:
+    """Simulate the samples on Lava (and torch when a checkpoint is given); return the numbers."""
+    from lava_ternary import parity
+    from lava_ternary.netfile import read_network
+    from training.data import load_split
+
+    if args.samples < 1 or args.timesteps < 1:
+        raise ValueError("--samples and --timesteps must be >= 1")
+    model = None
+    if args.checkpoint is not None:
+        from training.checkpoint import load_model
+        model, _ = load_model(args.checkpoint)
+    spec = read_network(args.net)
+    latency = args.latency
+    if latency is None:
+        latency = int(getattr(model, "latency", sum(1 for layer in spec if layer.neuron is not None)))
+    data = load_split(args.dataset, args.split, args.timesteps, encoding=args.encoding, signed=args.signed,
+                      root=args.root)
+    count = min(args.samples, len(data))
+    x, labels = data.batch(range(count))
+    shape = parse_ints(args.input_shape)
+    if shape is not None:
+        x = x.reshape((count,) + tuple(shape) + (args.timesteps,))
+    x = np.pad(x.numpy(), [(0, 0)] * (x.dim() - 1) + [(0, latency)])
+    steps = args.timesteps + latency
+    lava = parity.run_lava(args.net, x, neuron_tag=args.tag, input_message_bits=args.input_message_bits,
+                           chunk=args.chunk or 10 * steps, progress=True)
+    labels = labels.numpy()
+    population = args.population
+    if population is None:
+        population = int(getattr(model, "config", {}).get("population", 1)) if model is not None else 1
+    pred = lava.predictions(skip=latency, population=population)
+    result = {"net": str(args.net), "samples": count, "timesteps": args.timesteps, "latency": latency,
+              "tag": args.tag, "accuracy": float(np.mean(pred == labels)), "build_s": lava.build_s,
+              "run_s": lava.run_s, "ms_per_step": 1000 * lava.run_s / lava.steps}
+    if model is not None:
+        import torch
+
+        reference = parity.torch_layer_outputs(model.blocks, torch.from_numpy(x).float())
+        comparison = parity.compare(lava, reference, skip=latency, population=population)
+        result.update({"mismatches": comparison.mismatches, "spikes": comparison.spikes,
+                       "total_mismatches": comparison.total_mismatches,
+                       "classes_equal": comparison.classes_equal,
+                       "torch_accuracy": float(np.mean(parity.predictions(reference[-1], latency, population)
+                                                       == labels))})
+    return result
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point: print accuracy and parity; exit 1 on a spike mismatch, 2 on bad input."""
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        from lava_ternary.io_utils import write_json
+
+        r = run(args)
+        print(f"{r['net']}: Lava {r['tag']} accuracy {r['accuracy']:.4f} on {r['samples']} samples, "
+              f"T={r['timesteps']} + latency {r['latency']}, {r['run_s']:.1f} s ({r['ms_per_step']:.2f} ms/step)")
+        if "mismatches" in r:
+            print(f"parity vs checkpoint: {r['total_mismatches']} mismatching spikes "
+                  f"(per layer {r['mismatches']} of {r['spikes']} torch spikes), predicted classes equal "
+                  f"{r['classes_equal']}/{r['samples']}, torch accuracy {r['torch_accuracy']:.4f}")
+        if args.json is not None:
+            write_json(args.json, r)
+        return 1 if r.get("total_mismatches", 0) else 0
+    return guarded("lava-ternary run", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
