@@ -117,7 +117,7 @@ def default_message_bits(inputs: np.ndarray) -> int:
 
 def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", neuron_tag: Optional[str] = None,
              input_message_bits: Optional[int] = None, chunk: Optional[int] = None,
-             progress: bool = False) -> LavaRun:
+             progress: bool = False, hardware: bool = False) -> LavaRun:
     """Run ``inputs`` back to back through a netx file on ``Loihi2SimCfg``; return every layer's spikes.
 
     Parameters
@@ -138,10 +138,12 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
         Steps per ``run`` call (progress granularity); default all steps at once.
     progress : bool
         Show a tqdm progress bar.
+    hardware : bool
+        Use ``Loihi2HwCfg`` (needs Intel's Loihi 2 extension and a board; see ``deploy/run_loihi.py``).
     """
     import lava_ternary  # noqa: F401  (Python 3.11 fix before lava is imported)
     from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
     from lava.proc.io.source import RingBuffer as Source
     from lava.lib.dl.netx.blocks.process import Input
 
@@ -185,7 +187,7 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     if neuron_tag is not None and neuron_tag != tag:
         exceptions[TernaryCUBA] = {"fixed_pt": models.PyTernaryCUBAModelFixed,
                                    "floating_pt": models.PyTernaryCUBAModelFloat}[neuron_tag]
-    run_cfg = Loihi2SimCfg(select_tag=tag, exception_proc_model_map=exceptions)
+    run_cfg = (Loihi2HwCfg if hardware else Loihi2SimCfg)(select_tag=tag, exception_proc_model_map=exceptions)
     step = total if chunk is None else max(1, int(chunk))
     start = time.perf_counter()
     bar = None
