@@ -148,3 +148,12 @@ def test_export_range_error_names_layer_and_value(tmp_path):
     with pytest.raises(RangeError, match="layer 1: worst-case synaptic input"):
         export_hdf5(blocks, tmp_path / "overflow.net")
     assert not (tmp_path / "overflow.net").exists()
+
+
+def test_run_loihi_exits_2_with_one_line_without_the_extension(tmp_path, capsys):
+    from deploy import run_loihi
+
+    write_ternary_dense(tmp_path / "x.net", np.zeros((3, 4)))
+    assert run_loihi.main([str(tmp_path / "x.net")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Loihi 2 extension is not installed" in err[0]
