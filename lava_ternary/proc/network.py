@@ -153,6 +153,15 @@ class Network(netx_hdf5.Network):
     def _create(self):
         chw = None if self.input_shape is None else tuple(int(s) for s in self.input_shape)[::-1]
         self.spec = read_network(self.filename, chw)
+        limit = len(self.spec) if self.num_layers is None else min(len(self.spec), self.num_layers)
+        for layer in self.spec.layers[:limit]:
+            if layer.type == "average":
+                raise NetxFormatError(self.filename, layer.index, "type",
+                                      f"an average readout has no Lava layer; load with num_layers={layer.index} "
+                                      "and sum the previous layer's spikes per class (population readout)")
+            if layer.weight_exp != 0:
+                raise NetxFormatError(self.filename, layer.index, "weightExp",
+                                      f"weight exponent {layer.weight_exp} is not supported by the Lava loader")
         by_group = {f"/layer/{layer.index}/neuron": layer for layer in self.spec if layer.is_ternary}
         interval, offset = self.reset_interval, self.reset_offset
 
