@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import lava_ternary  # noqa: F401  (the Python 3.11 fix before lava)
@@ -20,7 +20,7 @@ from lava_ternary import fixed, sim
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.sim.reference import run_lava
 
-LAVA_SETTINGS = settings(max_examples=5, deadline=None, derandomize=True,
+LAVA_SETTINGS = settings(max_examples=2, deadline=None, derandomize=True,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -103,11 +103,10 @@ def ternary_neurons(draw):
 
 
 @st.composite
-def networks(draw):
-    """A small random network (dense, conv or input-neuron front end), its input and input message bits."""
+def networks(draw, front):
+    """A small random network (``front``: dense, conv, pool or input-neuron), its input and input message bits."""
     seed = draw(st.integers(0, 2 ** 16))
     rng = np.random.default_rng(seed)
-    front = draw(st.sampled_from(["dense", "conv", "input"]))
     neuron = lambda: draw(st.one_of(ternary_neurons(), st.just(dict(kind="CUBA", vth=30, bits=0))))  # noqa: E731
     steps, batch = draw(st.integers(2, 5)), draw(st.integers(2, 3))
     if front == "dense":
@@ -117,8 +116,12 @@ def networks(draw):
         layers = [dict(type="input", shape=[2, 5, 5])]
         if front == "input":
             layers[0]["neuron"] = draw(ternary_neurons())
-        layers += [conv((3, 5, 5), 2, rng, neuron=neuron(), bias=rng.integers(-20, 20, 3)),
-                   conv((3, 2, 2), 3, rng, kernel=(2, 3), stride=(2, 2), padding=(0, 0), groups=3, neuron=neuron()),
+        if front != "pool":
+            second = conv((3, 2, 2), 3, rng, kernel=(2, 3), stride=(2, 2), padding=(0, 0), groups=3, neuron=neuron())
+        else:
+            second = dict(type="pool", shape=[3, 2, 2], weight=np.full((1, 1, 2, 2), 2 * int(rng.integers(-128, 128))),
+                          kernelSize=[2, 2], stride=[2, 2], padding=[0, 0], dilation=[1, 1], neuron=neuron())
+        layers += [conv((3, 5, 5), 2, rng, neuron=neuron(), bias=rng.integers(-20, 20, 3)), second,
                    dict(type="flatten", shape=[12, 1, 1]), dense(4, 12, rng, neuron=neuron())]
         shape = (2, 5, 5)
     kind = draw(st.sampled_from(["graded", "ternary", "binary-cast"]))
@@ -130,12 +133,18 @@ def networks(draw):
     return layers, x, bits
 
 
+@pytest.mark.parametrize("front", ["dense", "conv", "pool", "input"])
 @LAVA_SETTINGS
-@given(case=networks())
-def test_random_networks_match_lava_in_every_layer(tmp_path_factory, case):
-    layers, x, bits = case
+@given(data=st.data())
+def test_random_networks_match_lava_in_every_layer(tmp_path_factory, front, data):
+    layers, x, bits = data.draw(networks(front))
     path = write_net(tmp_path_factory.mktemp("net") / "random.net", layers)
-    assert_same_as_lava(path, x, bits)
+    for layer in layers:
+        neuron = layer.get("neuron")
+        event(f"{layer['type']}:" + ("-" if neuron is None else f"{neuron.get('kind', 'TERNARY')}/"
+                                     f"{neuron.get('mode', '')}/{neuron.get('reset', '')}"))
+    event(f"input bits {bits}")
+    event(f"spikes {'> 0' if assert_same_as_lava(path, x, bits) else '= 0'}")
 
 
 def test_wrap_clamp_and_saturation_match_lava(tmp_path):
@@ -241,7 +250,7 @@ def test_ternary_samples_are_independent_and_record_last(tmp_path):
     assert full.spikes[0].dtype == np.int8 and np.count_nonzero(full.spikes[0] < 0) > 0
 
 
-def test_pool_is_a_depthwise_conv(tmp_path):
+def test_pool_is_a_depthwise_conv_as_in_lava(tmp_path):
     rng = np.random.default_rng(2)
     front = [dict(type="input", shape=[1, 4, 4]), conv((2, 4, 4), 1, rng, neuron=dict(vth=20))]
     pooled = write_net(tmp_path / "p.net", front + [dict(type="pool", shape=[2, 2, 2], weight=np.full((1, 1, 2, 2), 40),
@@ -255,6 +264,7 @@ def test_pool_is_a_depthwise_conv(tmp_path):
     b = sim.simulate(sim.compile_network(explicit), x, input_message_bits=6)
     assert all(np.array_equal(p, q) for p, q in zip(a.spikes, b.spikes))
     assert np.count_nonzero(a.output) > 0
+    assert assert_same_as_lava(pooled, x, 6) > 0
 
 
 def test_dense_weights_are_what_lava_dense_uses():
