@@ -1,0 +1,183 @@
+"""ANN-to-SNN conversion experiment: thresholds by method and latency, then calibration (Bojković et al.).
+
+Digits (default, CPU, minutes): a small conv ANN (trained here, one per seed) converted to IF SNNs at
+T = 1, 2, 4, 8, 16, 32 with thresholds from max, p99.9, paper, exact, exact-channel, signed; then the
+exact conversion calibrated at T = 1, 2, 3, 4. ``--config cifar10-vgg16`` runs VGG-16 on CIFAR-10
+(needs the local folder, see training/data.py; use a GPU). Writes results/conversion.json,
+results/conversion.md and two PNGs.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import lava_ternary  # noqa: F401  (lava import fix first)
+from lava_ternary.convert import conversion_error, optimal_threshold
+from lava_ternary.convert.activations import collect_activations, parse_ann
+from lava_ternary.convert.build import ann_parameters, build_snn
+from lava_ternary.convert.calibrate import calibrate, scores
+from lava_ternary.convert.plans import CONVERSION_METHODS, plan_thresholds, spike_mode_of
+from lava_ternary.io_utils import atomic_path, write_json
+from training.data import DatasetNotFoundError, load_split
+
+nn = torch.nn
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def digits_ann() -> nn.Module:
+    """Small conv ANN for 8x8 digits (BatchNorm and average pooling exercise the folds)."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
+                         nn.Linear(32 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def vgg16_ann(classes: int = 10) -> nn.Module:
+    """VGG-16 with BatchNorm and average pooling for 32x32 inputs."""
+    layers, c = [], 3
+    for v in (64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P"):
+        if v == "P":
+            layers.append(nn.AvgPool2d(2))
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU()]
+            c = v
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                         nn.Linear(512, classes))
+
+
+CONFIGS = {"digits": dict(dataset="digits", build=digits_ann, epochs=15, lr=3e-3, levels=16),
+           "cifar10-vgg16": dict(dataset="cifar10", build=vgg16_ann, epochs=60, lr=1e-3, levels=15)}
+
+
+def accuracy(fn, images, labels, batch: int = 500) -> float:
+    with torch.no_grad():
+        hits = sum((fn(images[i:i + batch]).argmax(1).cpu() == labels[i:i + batch]).sum().item()
+                   for i in range(0, len(labels), batch))
+    return hits / len(labels)
+
+
+def train_ann(ann, x, y, epochs, lr, seed, device):
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(ann.parameters(), lr)
+    ann.train()
+    for _ in tqdm(range(epochs), desc="ANN", leave=False):
+        order = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), 64):
+            idx = order[i:i + 64]
+            loss = nn.functional.cross_entropy(ann(x[idx].to(device)), y[idx].to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    ann.eval()
+
+
+def table(result) -> str:
+    """Markdown table: mean ± std accuracy (%) over seeds per method and latency."""
+    rows = {}
+    for r in result["runs"]:
+        rows.setdefault((r["method"], r["calibrated"]), {}).setdefault(r["timesteps"], []).append(r["accuracy"])
+    ts = sorted({r["timesteps"] for r in result["runs"]})
+    lines = [f"ANN accuracy: {100 * result['ann_accuracy']:.2f} %  (seeds: {result['seeds']})", "",
+             "| method | " + " | ".join(f"T={t}" for t in ts) + " |", "|---" * (len(ts) + 1) + "|"]
+    for (method, cal), by_t in rows.items():
+        cells = [f"{100 * np.mean(by_t[t]):.1f} ± {100 * np.std(by_t[t]):.1f}" if t in by_t else "" for t in ts]
+        lines.append(f"| {method}{' + calibration' if cal else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plots(acts, stages, T: int, out: Path) -> None:
+    """Sorted activations of layer 2 with each method's threshold; C_1 versus theta for that layer."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    post = acts[1].post.reshape(-1)
+    pos = np.sort(post[post > 0])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(pos, lw=1, color="k", label="sorted positive activations")
+    for method, color in zip(("max", "p99.9", "paper", "exact"), ("C0", "C1", "C2", "C3")):
+        theta = float(np.max(plan_thresholds(stages, acts, T, method)[1].theta))
+        ax.axhline(theta, color=color, ls="--", label=f"{method}: θ={theta:.3f}")
+    ax.set(xlabel="index", ylabel="activation", title=f"layer 2, T={T}")
+    ax.legend(fontsize=8)
+    with atomic_path(out / "conversion_activations.png", suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    best = optimal_threshold(post, T)
+    grid = np.linspace(0.05 * best.theta, 3 * best.theta, 400)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(grid, [conversion_error(post, T, t, t / 2) for t in grid], lw=1)
+    ax.plot([best.theta], [best.error], "r*", ms=10, label=f"exact min θ={best.theta:.3f}")
+    ax.set(xlabel="θ (v0 = θ/2)", ylabel="C_1", title=f"conversion error, layer 2, T={T}")
+    ax.legend()
+    with atomic_path(out / "conversion_c1.png", suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", choices=sorted(CONFIGS), default="digits")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    p.add_argument("--methods", nargs="+", default=list(CONVERSION_METHODS), choices=CONVERSION_METHODS)
+    p.add_argument("--calibrate", nargs="+", default=["exact"], choices=CONVERSION_METHODS)
+    p.add_argument("--calib-epochs", type=int, nargs=2, default=[6, 3])
+    p.add_argument("--calib-samples", type=int, default=3000, help="calibration set size (the paper: 3000)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args()
+    cfg = CONFIGS[args.config]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(1 if device == "cpu" else torch.get_num_threads())
+    try:
+        tr = load_split(cfg["dataset"], "train", 1, root=args.data_root)
+        te = load_split(cfg["dataset"], "test", 1, root=args.data_root)
+    except DatasetNotFoundError as err:
+        sys.exit(f"convert_digits: {err}")
+    x_tr, y_tr, x_te, y_te = tr.images, tr.labels, te.images, te.labels
+    amp = 1.0 / cfg["levels"]
+    shape = tuple(x_tr.shape[1:])
+    result = {"config": args.config, "seeds": args.seeds, "ann_accuracy": 0.0, "ann_accuracy_per_seed": [],
+              "runs": []}
+    start = time.time()
+    for seed in args.seeds:
+        torch.manual_seed(seed)
+        ann = cfg["build"]().to(device)
+        train_ann(ann, x_tr.float() * amp, y_tr, cfg["epochs"], cfg["lr"], seed, device)
+        result["ann_accuracy_per_seed"].append(accuracy(lambda b: ann(b.float().to(device) * amp), x_te, y_te))
+        calib = x_tr[torch.randperm(len(y_tr), generator=torch.Generator().manual_seed(seed))[:args.calib_samples]]
+        ann_cpu = ann.cpu()
+        acts = collect_activations(ann_cpu, [calib[i:i + 256].float() * amp for i in range(0, len(calib), 256)],
+                                   seed=seed)
+        stages = parse_ann(ann_cpu)
+        params = ann_parameters(stages)
+        if seed == args.seeds[0]:
+            plots(acts, stages, 4, args.out)
+        for method in tqdm(args.methods, desc=f"seed {seed}"):
+            for T in args.timesteps:
+                net = build_snn(stages, params, plan_thresholds(stages, acts, T, method), shape, amp,
+                                spike_mode_of(method)).to(device)
+                acc = accuracy(lambda b: scores(net, b.to(device), T), x_te, y_te)
+                result["runs"].append(dict(method=method, timesteps=T, seed=seed, calibrated=False, accuracy=acc))
+                print(f"seed {seed} {method:13s} T={T:2d}: {100 * acc:.1f} %", flush=True)
+        for method in args.calibrate:
+            for T, net in calibrate(stages, params, acts, shape, amp, method, x_tr, y_tr,
+                                    epochs=tuple(args.calib_epochs), seed=seed, device=device):
+                acc = accuracy(lambda b: scores(net, b.to(device), T), x_te, y_te)
+                result["runs"].append(dict(method=method, timesteps=T, seed=seed, calibrated=True, accuracy=acc))
+                print(f"seed {seed} {method:13s} T={T:2d} calibrated: {100 * acc:.1f} %", flush=True)
+        result["ann_accuracy"] = float(np.mean(result["ann_accuracy_per_seed"]))
+        result["wall_seconds"] = time.time() - start
+        write_json(args.out / "conversion.json", result)
+        with atomic_path(args.out / "conversion.md") as tmp:
+            tmp.write_text("# ANN-to-SNN conversion, " + args.config + "\n\n" + table(result))
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()
