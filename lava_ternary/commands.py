@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from typing import Callable, List, NoReturn, Optional
 
@@ -62,7 +63,17 @@ def _script(name: str, module: str) -> Callable[[argparse.Namespace], int]:
             if exc.name and module.startswith(exc.name):
                 return fail(prog, RuntimeError(f"the script {module} is not available in this installation"))
             raise
-        return guarded(prog, lambda: main(list(args.argv)))
+        if inspect.signature(main).parameters:
+            return guarded(prog, lambda: main(list(args.argv)))
+
+        def legacy() -> int:  # a script whose main() reads sys.argv itself
+            saved = sys.argv
+            sys.argv = [prog] + list(args.argv)
+            try:
+                return main()
+            finally:
+                sys.argv = saved
+        return guarded(prog, legacy)
     return handler
 
 
