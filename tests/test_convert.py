@@ -134,8 +134,9 @@ def test_built_network_structure_and_parameter_roundtrip(trained):
                                              tblock.Affine]
     for blk in net.blocks:
         if hasattr(blk, "neuron") and blk.neuron is not None and not isinstance(blk, tblock.Affine):
-            assert blk.neuron.reset == "soft" and 1 / 64 <= blk.neuron.threshold <= 2047
-            assert float(blk.neuron.current_decay) == pytest.approx(4096) or blk.neuron.current_decay >= 0
+            params = blk.neuron.device_params
+            assert (params["resetMode"], params["iDecay"], params["vDecay"]) == ("soft", 4096, 0)
+            assert 1 <= params["vThMant"] <= 2**17 - 1
     back = net.ann_parameters()
     for p, q in zip(params, back):
         if p is not None:
