@@ -134,9 +134,10 @@ def test_built_network_structure_and_parameter_roundtrip(trained):
                                              tblock.Affine]
     for blk in net.blocks:
         if hasattr(blk, "neuron") and blk.neuron is not None and not isinstance(blk, tblock.Affine):
-            params = blk.neuron.device_params
-            assert (params["resetMode"], params["iDecay"], params["vDecay"]) == ("soft", 4096, 0)
-            assert 1 <= params["vThMant"] <= 2**17 - 1
+            dev = blk.neuron.device_params
+            assert str(np.asarray(dev["resetMode"])) == "soft"
+            assert int(dev["iDecay"]) == 4096 and int(dev["vDecay"]) == 0
+            assert 1 <= int(dev["vThMant"]) <= 2**17 - 1
     back = net.ann_parameters()
     for p, q in zip(params, back):
         if p is not None:
