@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,7 @@ from lava_ternary.io_utils import write_json
 from training import checkpoint, data, models
 
 log = logging.getLogger(__name__)
+
 
 SCHEDULES = ("cosine", "step", "none")
 # Settings that must match for --resume to continue a run (the others may change, e.g. --device).
@@ -165,20 +166,6 @@ def run_settings(args: argparse.Namespace) -> Dict[str, Any]:
     return {k: getattr(args, k) for k in RUN_KEYS}
 
 
-def netx_exporter() -> Optional[Callable[..., Any]]:
-    """``lava_ternary.netx.export_hdf5``, or None (logged) when it cannot be imported.
-
-    Imported before any progress bar: lava's runtime calls ``multiprocessing.set_start_method('fork')``
-    at import, which fails once tqdm's lock has fixed the start method.
-    """
-    try:
-        from lava_ternary.netx import export_hdf5
-    except ImportError as exc:
-        log.warning("netx export unavailable: %s", exc)
-        return None
-    return export_hdf5
-
-
 # ---------------------------------------------------------------------------------------------- training
 def train(args: argparse.Namespace) -> Dict[str, Any]:
     """Run (or resume) one training run as configured by ``args``; return the result summary.
@@ -194,7 +181,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
         torch.cuda.set_device(device)
     out = Path(args.out)
-    exporter = None if args.no_export else netx_exporter()
+    # imported (even with --no-export) before any progress bar: lava's runtime calls
+    # multiprocessing.set_start_method('fork') at import, which raises once tqdm's lock has fixed the method
+    from lava_ternary.netx import export_hdf5
     signed = args.neuron != "binary"
     train_set = data.load_split(args.dataset, "train", args.timesteps, args.encoding, signed,
                                 root=args.data_root, seed=args.seed)
@@ -283,9 +272,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
                                                     root=args.data_root, seed=args.seed + 2),
                         args.timesteps, args.logit_scale, device=device)
         netx_path = None
-        if exporter is not None:
+        if not args.no_export:
             netx_path = str(out / "model.net")
-            exporter(best_model, netx_path)
+            export_hdf5(best_model, netx_path)
         result.update(test_accuracy=test["accuracy"], test_loss=test["loss"], best_epoch=best_meta["epoch"],
                       netx=netx_path)
         write_json(out / "result.json", result)

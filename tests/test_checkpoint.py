@@ -1,0 +1,44 @@
+"""Checkpoints: atomic round trip, and clear errors for files of another model or format."""
+import torch
+import pytest
+
+import lava_ternary  # noqa: F401
+from lava_ternary.errors import CheckpointError
+from training import checkpoint, models
+
+
+def test_round_trip_rebuilds_the_model(tmp_path):
+    torch.manual_seed(0)
+    net = models.build_model(neuron="ternary-learned", population=2)
+    path = checkpoint.save_checkpoint(tmp_path / "a.pt", net, {"timesteps": 2})
+    checkpoint.save_checkpoint(path, net, {"timesteps": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
+    loaded, meta = checkpoint.load_model(path)
+    assert meta == {"timesteps": 2}
+    x = torch.randint(0, 17, (3, 1, 8, 8, 2)).float()
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
+    path = checkpoint.save_checkpoint(tmp_path / "mlp.pt", models.build_model("mlp"))
+    with pytest.raises(CheckpointError, match="name='mlp'.*name='digits-conv'"):
+        checkpoint.load_state(path, models.build_model())
+    payload = checkpoint.read_checkpoint(path)
+    payload["model"]["blocks.1.synapse.weight"] = torch.zeros(3)
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="blocks.1.synapse.weight"):
+        checkpoint.load_model(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize("content", [b"garbage", None, "old"])
+def test_unknown_or_broken_files_are_clear_errors(tmp_path, content):
+    path = tmp_path / "x.pt"
+    if content is None:
+        torch.save(models.build_model().state_dict(), path)
+    elif content == "old":
+        torch.save({"format": checkpoint.FORMAT, "version": 0}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="x.pt"):
+        checkpoint.load_model(path)
