@@ -9,7 +9,12 @@ lava-nc 0.10.0 (the last release) declares Python <3.11. On 3.11 one module fail
 from its own source with ``X: ByteEncoder = ByteEncoder()`` rewritten to
 ``X: ByteEncoder = field(default_factory=ByteEncoder)``. Nothing in site-packages is edited and no
 bytecode is cached for the rewritten module. On a Python where the module imports unpatched
-(< 3.11) :func:`install` does nothing.
+(< 3.11) that rewrite is skipped.
+
+The same hook makes ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` call
+``mp.set_start_method('fork', force=True)``: lava sets the start method at import time and fails
+with ``RuntimeError: context has already been set`` when anything (tqdm's lock, for one) has touched
+multiprocessing's default context first. lava needs ``fork`` in any case.
 
 If your code imports ``lava`` before ``lava_ternary``, either import ``lava_ternary`` first or put
 the hook in interpreter start-up once per environment::
@@ -31,7 +36,9 @@ import sysconfig
 from pathlib import Path
 
 TARGET = "lava.magma.compiler.var_model"
+MP_TARGET = "lava.magma.runtime.message_infrastructure.multiprocessing"
 PTH_NAME = "lava_ternary_compat.pth"
+_START_METHOD = re.compile(r"mp\.set_start_method\('fork'\)")
 _MUTABLE_DEFAULT = re.compile(r"^([ \t]+\w+[ \t]*:[ \t]*ByteEncoder[ \t]*=[ \t]*)ByteEncoder\(\)[ \t]*$", re.MULTILINE)
 
 
@@ -40,9 +47,22 @@ def needs_patch() -> bool:
     return sys.version_info >= (3, 11)
 
 
+def patch_start_method(source: str) -> str:
+    """Make lava's import-time ``set_start_method('fork')`` tolerate an already-set context."""
+    return _START_METHOD.sub("mp.set_start_method('fork', force=True)", source)
+
+
 def patch_source(source: str) -> str:
     """Rewrite ``X: ByteEncoder = ByteEncoder()`` fields to use ``default_factory``."""
     return _MUTABLE_DEFAULT.sub(r"\1__import__('dataclasses').field(default_factory=ByteEncoder)", source)
+
+
+def _patches() -> dict:
+    """Source rewrites per module name for this Python."""
+    patches = {MP_TARGET: patch_start_method}
+    if needs_patch():
+        patches[TARGET] = patch_source
+    return patches
 
 
 class _PatchedLoader(importlib.machinery.SourceFileLoader):
@@ -50,14 +70,14 @@ class _PatchedLoader(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname):  # noqa: D102 - importlib protocol
         source = self.get_data(self.path).decode("utf-8")
-        return compile(patch_source(source), self.path, "exec", dont_inherit=True)
+        return compile(_patches()[fullname](source), self.path, "exec", dont_inherit=True)
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Finds :data:`TARGET` through the normal path machinery and swaps in the patched loader."""
+    """Finds the patched modules through the normal path machinery and swaps in the patched loader."""
 
     def find_spec(self, fullname, path, target=None):  # noqa: D102 - importlib protocol
-        if fullname != TARGET:
+        if fullname not in _patches():
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.origin is None:
@@ -68,8 +88,6 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 def install() -> bool:
     """Install the import hook once; return True when it is active."""
-    if not needs_patch():
-        return False
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
     return True

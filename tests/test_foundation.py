@@ -90,9 +90,19 @@ def test_patch_source_rewrites_only_mutable_defaults():
     assert "y: int = 0" in out
 
 
-def test_install_is_a_noop_where_not_needed(monkeypatch):
+def test_dataclass_rewrite_is_skipped_where_not_needed(monkeypatch):
     monkeypatch.setattr(compat, "needs_patch", lambda: False)
-    assert compat.install() is False
+    assert compat.TARGET not in compat._patches()
+    assert compat.MP_TARGET in compat._patches()
+
+
+def test_lava_imports_after_multiprocessing_context_was_set():
+    """tqdm (and anything else) fixing the default start method must not break a later lava import."""
+    proc = _python("import multiprocessing as mp; mp.get_context().Lock(); import lava_ternary\n"
+                   "from tqdm import tqdm; list(tqdm(range(2), disable=True))\n"
+                   "import lava.magma.runtime.message_infrastructure.multiprocessing\n"
+                   "assert mp.get_start_method() == 'fork'")
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_slayer_cuba_dense_trains_one_step():
