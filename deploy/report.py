@@ -27,6 +27,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--timesteps", "-T", type=int, default=4)
     parser.add_argument("--latency", type=int, default=None, help="zero-input steps appended (default: one per "
                                                                   "neuron layer)")
+    parser.add_argument("--population", type=int, default=1, help="output neurons per class (accuracy)")
     parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
     parser.add_argument("--signed", action="store_true")
     parser.add_argument("--root", type=Path, default=None)
@@ -87,7 +88,8 @@ def analyze_file(path: Path, args, conventions, chip):
     result = sim.simulate(layers, x, input_message_bits=bits)
     rep = report.analyze(layers, x, input_message_bits=bits, conventions=conventions, chip=chip, result=result)
     rep.network = str(path)
-    rep.accuracy = float(np.mean(sim.predictions(result.output, skip=latency) == labels.numpy()))
+    pred = sim.predictions(result.output, skip=latency, population=args.population)
+    rep.accuracy = float(np.mean(pred == labels.numpy()))
     return rep
 
 

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
 import lava_ternary
-
-Handler = Callable[[argparse.Namespace], int]
+from lava_ternary import commands
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    """Run a two-neuron-population Lava network in both fixed and floating point, print the voltages."""
+    """Run a two-population Lava network in floating and fixed point, print the voltages."""
     from lava_ternary.smoke import run_lif_dense_lif
     for tag in ("floating_pt", "fixed_pt"):
         v = run_lif_dense_lif(tag, steps=args.steps)
-        print(f"{tag:12s} LIF -> Dense -> LIF, last-layer voltage per step: {v.tolist()}")
+        print(f"{tag:12s} LIF -> Dense -> LIF voltages per step: {v.tolist()}")
     return 0
 
 
@@ -24,11 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lava-ternary", description=lava_ternary.__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lava-ternary {lava_ternary.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.register(sub)
     p = sub.add_parser("smoke", help="check that lava runs here (LIF -> Dense -> LIF on the CPU simulator)")
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=10)
     p.set_defaults(func=_smoke)
-    p = sub.add_parser("demo", help="the main job end to end on the digits default")
-    p.set_defaults(func=_smoke, steps=5)
     return parser
 
 

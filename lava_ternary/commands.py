@@ -25,6 +25,8 @@ SCRIPTS = {
     "run": ("deploy.run_lava", "run a netx file on the Lava CPU simulator (fixed_pt)"),
     "evaluate": ("deploy.evaluate", "test-set accuracy of a netx file with the fast bit-exact simulator"),
     "report": ("deploy.report", "per-layer spikes, operations, energy and Loihi 2 fit of a netx file"),
+    "loihi": ("deploy.run_loihi", "run a netx file on Loihi 2 (needs Intel's Loihi extension and a board)"),
+    "demo": ("deploy.main_job", "the main job end to end on digits: train, export, Lava run, parity, report"),
 }
 
 
