@@ -42,3 +42,28 @@ def test_unknown_or_broken_files_are_clear_errors(tmp_path, content):
         path.write_bytes(content)
     with pytest.raises(CheckpointError, match="x.pt"):
         checkpoint.load_model(path)
+
+
+def test_run_killed_mid_epoch_leaves_a_loadable_checkpoint_and_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from training import train
+    out = tmp_path / "run"
+    cmd = ["--timesteps", "2", "--epochs", "3", "--train-limit", "600", "--seed", "1", "--out", str(out),
+           "--quiet", "--no-export"]
+    proc = subprocess.Popen([sys.executable, "-m", "training.train"] + cmd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    model, meta = checkpoint.load_model(out / "last.pt")
+    assert 1 <= meta["epoch"] < 3 and not (out / "result.json").exists()
+    result = train.train(train.build_parser().parse_args(cmd + ["--resume"]))
+    assert result["finished"] and result["epochs_done"] == 3 and (out / "result.json").exists()
