@@ -186,6 +186,8 @@ class _Reader:
 
     @staticmethod
     def _text(value: Any) -> str:
+        if np.ndim(value) and np.size(value) != 1:
+            return ""
         value = np.asarray(value).reshape(-1)[0] if np.ndim(value) else value
         if isinstance(value, np.ndarray):
             value = value.item()
@@ -296,7 +298,10 @@ class _Reader:
                                                         f"outside {lo}..{hi}")
             params[key] = int(value.reshape(-1)[0]) if value.size == 1 else value
         if "amplitude" in ngroup:
-            params["amplitude"] = np.asarray(ngroup["amplitude"][()], dtype=np.float64)
+            amplitude = np.asarray(ngroup["amplitude"][()])
+            if amplitude.dtype.kind not in "biuf" or not np.all(np.isfinite(amplitude)) or np.any(amplitude <= 0):
+                raise self.fail(layer, "neuron/amplitude", f"expected finite positive numbers, found {amplitude!r}")
+            params["amplitude"] = amplitude.astype(np.float64)
 
     # ---------------------------------------------------------------- layers
     def layer(self, group: h5py.Group, index: int, prev: Optional[Tuple[int, ...]]) -> LayerSpec:
@@ -398,11 +403,12 @@ class _Reader:
         kernel = (int(weight.shape[2]), int(weight.shape[3]))
         if "kernelSize" in group and self.pair(group, "kernelSize", index, lo=1) != kernel:
             raise self.fail(index, "kernelSize", f"{self.pair(group, 'kernelSize', index)} does not match the weight {weight.shape}")
-        stride = self.pair(group, "stride", index, default=kernel[0] if pool else 1, lo=1)
+        # stock netx reads stride/padding/dilation/groups of a conv without defaults: they are required there
+        stride = self.pair(group, "stride", index, default=kernel[0] if pool else None, lo=1)
         if pool and "stride" not in group:
             stride = kernel
-        padding = self.pair(group, "padding", index, default=0)
-        dilation = self.pair(group, "dilation", index, default=1, lo=1)
+        padding = self.pair(group, "padding", index, default=0 if pool else None)
+        dilation = self.pair(group, "dilation", index, default=1 if pool else None, lo=1)
         c_in = prev[0]
         if pool:
             groups = c_in
@@ -411,7 +417,7 @@ class _Reader:
             if shape[0] != c_in:
                 raise self.fail(index, "shape", f"pooling keeps the {c_in} channels, found {shape}")
         else:
-            groups = self.scalar(group, "groups", index, default=1, lo=1)
+            groups = self.scalar(group, "groups", index, lo=1)
             if c_in % groups or weight.shape[0] % groups or weight.shape[1] * groups != c_in:
                 raise self.fail(index, "weight", f"weight {weight.shape} with groups={groups} does not fit {c_in} "
                                                  "input channels")

@@ -113,7 +113,8 @@ def test_file_level_problems(tmp_path):
         read_network(tmp_path / "gap.net")
     assert info.value.key == "layer"
     with h5py.File(tmp_path / "conv_first.net", "w") as handle:
-        layer_group(handle.create_group("layer"), 0, "conv", [1, 2, 2], TERNARY, weight=np.zeros((1, 1, 1, 1)))
+        layer_group(handle.create_group("layer"), 0, "conv", [1, 2, 2], TERNARY, weight=np.zeros((1, 1, 1, 1)),
+                    stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1)
     with pytest.raises(NetxFormatError, match="input shape is unknown"):
         read_network(tmp_path / "conv_first.net")
     assert read_network(tmp_path / "conv_first.net", input_shape=(1, 2, 2))[0].shape == (1, 2, 2)
