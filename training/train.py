@@ -91,11 +91,16 @@ def init_distributed(device: str) -> tuple:
 
 def loss_and_scores(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, timesteps: int,
                     logit_scale: float) -> tuple:
-    """Per-sample cross-entropy (``reduction='none'``) and class scores (spike counts) of a batch."""
+    """Per-sample cross-entropy (``reduction='none'``) and class scores (spike counts) of a batch.
+
+    The loss sees the amplitude-weighted output ``a·b``; the returned scores count the plain spikes
+    ``b = sign(a·b)`` in integers, as the deployed network does, so that ties break the same way.
+    """
     net = model.module if hasattr(model, "module") else model
-    scores = net.readout(model(x))
+    out = model(x)
     scale = logit_scale / (timesteps * int(net.config.get("population", 1)))
-    return F.cross_entropy(scores * scale, y, reduction="none"), scores
+    loss = F.cross_entropy(net.readout(out) * scale, y, reduction="none")
+    return loss, net.readout(torch.sign(out.detach()).to(torch.int64))
 
 
 def backward_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, timesteps: int, logit_scale: float,
