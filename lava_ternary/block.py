@@ -300,6 +300,13 @@ class Dense(AbstractTernary, base.AbstractDense):
         self._write_common(handle)
 
 
+def _write_geometry(handle: h5py.Group, syn: torch.nn.Module) -> None:
+    """Write a conv/pool synapse's kernel size, stride, padding and dilation in torch (H, W) order."""
+    for key, name in (("kernelSize", "kernel_size"), ("stride", "stride"),
+                      ("padding", "padding"), ("dilation", "dilation")):
+        handle.create_dataset(key, data=np.array(getattr(syn, name)[:-1]))
+
+
 class Conv(AbstractTernary, base.AbstractConv):
     """Convolution block of Ternary neurons (``bias=True`` per output channel); 8-bit quantisation ready."""
 
@@ -319,9 +326,7 @@ class Conv(AbstractTernary, base.AbstractConv):
         handle.create_dataset("shape", data=_shape_or_raise(self.neuron.shape, self))
         handle.create_dataset("inChannels", data=self.synapse.in_channels)
         handle.create_dataset("outChannels", data=self.synapse.out_channels)
-        for key, name in (("kernelSize", "kernel_size"), ("stride", "stride"),
-                          ("padding", "padding"), ("dilation", "dilation")):
-            handle.create_dataset(key, data=np.array(getattr(self.synapse, name)[:-1]))
+        _write_geometry(handle, self.synapse)
         handle.create_dataset("groups", data=self.synapse.groups)
         handle.create_dataset("weight", data=self._mantissas()[..., 0])
         self._write_common(handle)
@@ -344,9 +349,7 @@ class Pool(AbstractTernary, base.AbstractPool):
         """Write the netx ``pool`` layer group: weight ``(1, 1, kH, kW)`` as slayer, folded and integer."""
         _write_type(handle, "pool")
         handle.create_dataset("shape", data=_shape_or_raise(self.neuron.shape, self))
-        for key, name in (("kernelSize", "kernel_size"), ("stride", "stride"),
-                          ("padding", "padding"), ("dilation", "dilation")):
-            handle.create_dataset(key, data=np.array(getattr(self.synapse, name)[:-1]))
+        _write_geometry(handle, self.synapse)
         handle.create_dataset("weight", data=self._mantissas()[..., 0])
         self._write_common(handle)
 
