@@ -206,3 +206,38 @@ def test_lava_runs_leave_no_worker_processes(valid_file, interrupt):
     while _marked_processes(marker) and time.time() < deadline:
         time.sleep(0.5)
     assert _marked_processes(marker) == []
+
+
+def _no_clamp(weight, descale=False):
+    """A pre-hook that quantises to the 2/64 grid but does not clamp to the 8-bit range."""
+    step = 2 / 64
+    q = torch.round(weight / step) * step
+    return q * 64 if descale else q
+
+
+def test_threshold_beyond_17_bits_fails_where_it_enters():
+    with pytest.raises(ValueError, match="threshold must be in"):
+        block.Dense(dict(NEURON, threshold=3000.0), 4, 2)
+
+
+@pytest.mark.parametrize("case, match", [
+    ("weight", "8-bit range"),
+    ("overflow", "overflows the 24-bit current"),
+])
+def test_out_of_range_parameters_fail_on_export(tmp_path, case, match):
+    """The 8-bit weight and 24-bit state ranges are checked at export, naming the layer."""
+    from lava_ternary.errors import RangeError
+
+    if case == "weight":
+        blocks = [block.Dense(NEURON, 4, 30), block.Dense(NEURON, 30, 2, pre_hook_fx=_no_clamp)]
+        value = 9.0
+    else:
+        blocks = [block.Dense(NEURON, 4, 1100), block.Dense(NEURON, 1100, 2)]
+        value = 3.9
+    with torch.no_grad():
+        blocks[1].synapse.weight.fill_(value)
+    path = tmp_path / f"{case}.net"
+    with pytest.raises(RangeError, match=match) as info:
+        export_hdf5(blocks, path)
+    assert "layer 1" in str(info.value)
+    assert not path.exists()
