@@ -172,3 +172,28 @@ def test_export_hdf5(trained, tmp_path):
     net = build_snn(stages, ann_parameters(stages), plan_thresholds(stages, acts, 4, "exact"), (1, 8, 8), 1 / 16)
     spec = export_hdf5(net, tmp_path / "converted.net")
     assert len(spec.layers) >= len(net.blocks)
+
+
+@pytest.mark.parametrize("method", ["exact", "signed"])
+def test_converted_network_is_bit_exact_on_lava(trained, digits, tmp_path, method):
+    """Every spiking layer of a converted network (IF, soft reset, v_init, bias) runs spike for spike on Lava.
+
+    The Affine readout never spikes on either side (its voltage is the readout), so it is left out.
+    """
+    from lava_ternary import parity
+    from lava_ternary.netx import export_hdf5
+
+    ann, stages, acts = trained
+    T = 4
+    net = build_snn(stages, ann_parameters(stages), plan_thresholds(stages, acts, T, method), (1, 8, 8), 1 / 16,
+                    spike_mode_of(method))
+    net.eval()
+    export_hdf5(net, tmp_path / "converted.net")
+    x = torch.nn.functional.pad(repeat_steps(digits[2][:20], T), (0, net.latency))
+    reference = parity.torch_layer_outputs(net.blocks, x)
+    run = parity.run_lava(tmp_path / "converted.net", x.numpy().astype(np.int64))
+    spiking = len(run.layers) - 1
+    for lava_spikes, torch_spikes in zip(run.layers[:spiking], reference[:spiking]):
+        assert np.count_nonzero(torch_spikes) > 0
+        np.testing.assert_array_equal(lava_spikes, torch_spikes.reshape(lava_spikes.shape))
+    assert not run.layers[-1].any()
