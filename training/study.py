@@ -21,9 +21,15 @@ from lava_ternary.io_utils import atomic_path, write_json
 from training import checkpoint, data, models, train
 
 TIMESTEPS = (1, 2, 4)
+#: Study configurations: dataset, model, device and the suffix of the result files (digits keeps ``study.*``).
+CONFIGS = {
+    "digits": {"dataset": "digits", "model": "digits-conv", "device": "cpu", "suffix": ""},
+    "mnist": {"dataset": "mnist", "model": "digits-conv", "device": "cpu", "suffix": "_mnist"},
+    "cifar10": {"dataset": "cifar10", "model": "vgg", "device": "cuda", "suffix": "_cifar10"},
+}
 
 
-def lava_accuracy(run_dir: Path) -> float:
+def lava_accuracy(run_dir: Path, dataset: str = "digits", root: Optional[str] = None) -> float:
     """Test accuracy of the exported ``model.net`` in the fast simulator, bit-exact with Lava ``fixed_pt``.
 
     :mod:`lava_ternary.sim` is checked spike for spike against Lava in ``tests/test_sim.py``; running
@@ -31,7 +37,7 @@ def lava_accuracy(run_dir: Path) -> float:
     """
     from lava_ternary.sim import core
     model, meta = checkpoint.load_model(run_dir / "best.pt")
-    test = data.load_split("digits", "test", meta["timesteps"], signed=model.config["neuron"] != "binary")
+    test = data.load_split(dataset, "test", meta["timesteps"], signed=model.config["neuron"] != "binary", root=root)
     x, y = test.batch(range(len(test)))
     padded = torch.nn.functional.pad(x, (0, model.latency)).numpy().astype(np.int64)
     spikes = core.simulate(core.compile_network(run_dir / "model.net"), padded, input_message_bits=8).output
@@ -70,7 +76,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--train-limit", type=int, default=None)
     p.add_argument("--out", default="results")
     p.add_argument("--work", default="runs/study")
+    p.add_argument("--config", default="digits", choices=sorted(CONFIGS),
+                   help="digits (default, CPU), mnist (needs --data-root), cifar10 (VGG, needs --data-root and a GPU)")
+    p.add_argument("--data-root", default=None, help="folder of the local datasets (MNIST/, cifar-10-batches-py/)")
+    p.add_argument("--device", default=None, help="override the configuration's device")
     args = p.parse_args(argv)
+    cfg = CONFIGS[args.config]
+    device = args.device or cfg["device"]
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -82,23 +94,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for seed in range(args.seeds):
                 run_dir = work / f"{neuron}-T{t}-s{seed}"
                 argv_run = ["--neuron", neuron, "--timesteps", str(t), "--epochs", str(args.epochs), "--seed",
-                            str(seed), "--out", str(run_dir), "--quiet"]
+                            str(seed), "--out", str(run_dir), "--quiet", "--dataset", cfg["dataset"],
+                            "--model", cfg["model"], "--device", device]
+                if args.data_root:
+                    argv_run += ["--data-root", args.data_root]
                 if args.train_limit:
                     argv_run += ["--train-limit", str(args.train_limit)]
                 result = train.train(train.build_parser().parse_args(argv_run))
                 runs.append({"neuron": neuron, "timesteps": t, "seed": seed,
-                             "test_accuracy": result["test_accuracy"], "lava_accuracy": lava_accuracy(run_dir),
+                             "test_accuracy": result["test_accuracy"], "lava_accuracy": lava_accuracy(run_dir, cfg["dataset"], args.data_root),
                              "seconds_per_epoch": float(np.mean(result["seconds_per_epoch"]))})
                 print(runs[-1], flush=True)
                 if seed == 0:
                     curves[(neuron, t)] = result["curves"]
                     if t == TIMESTEPS[-1]:
                         model, _ = checkpoint.load_model(run_dir / "best.pt")
-                        test = data.load_split("digits", "test", t, signed=neuron != "binary")
-                        activity[neuron] = layer_activity(model, test.batch(range(200))[0])
-    write_json(out / "study.json", {"runs": runs})
+                        test = data.load_split(cfg["dataset"], "test", t, signed=neuron != "binary",
+                                               root=args.data_root)
+                        activity[neuron] = layer_activity(model, test.batch(range(min(200, len(test))))[0])
+    write_json(out / f"study{cfg['suffix']}.json", {"runs": runs})
 
-    lines = ["# Ternary vs binary spikes on digits (digits-conv SNN, same budget)", "",
+    lines = [f"# Ternary vs binary spikes on {cfg['dataset']} ({cfg['model']} SNN, same budget)", "",
              f"{args.epochs} epochs, {args.seeds} seeds; test accuracy mean ± std (PyTorch / Lava fixed-point simulator).", "",
              "| neuron | " + " | ".join(f"T={t}" for t in TIMESTEPS) + " |", "|---|" + "---|" * len(TIMESTEPS)]
     for neuron in models.NEURONS:
@@ -112,7 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for neuron, recs in activity.items():
         lines.append(f"- {neuron}: " + "; ".join(f"L{i}: {r['plus']:.3f} / {r['minus']:.3f} / {r['zero']:.3f}"
                                                  for i, r in enumerate(recs)))
-    with atomic_path(out / "study.md") as tmp:
+    with atomic_path(out / f"study{cfg['suffix']}.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
     fig, axes = plt.subplots(1, len(TIMESTEPS), figsize=(12, 3.5))
@@ -122,13 +138,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ax.set_title(f"T={t} validation accuracy")
         ax.set_xlabel("epoch")
     axes[0].legend()
-    _save_png(fig, out / "study_curves.png")
+    _save_png(fig, out / f"study_curves{cfg['suffix']}.png")
     recs = activity["ternary-learned"]
     fig, axes = plt.subplots(1, len(recs), figsize=(3 * len(recs), 3))
     for i, (ax, r) in enumerate(zip(axes, recs)):
         ax.hist(r["voltage"], bins=60)
         ax.set_title(f"layer {i} membrane potential")
-    _save_png(fig, out / "study_membrane.png")
+    _save_png(fig, out / f"study_membrane{cfg['suffix']}.png")
     print("\n".join(lines))
     return 0
 
