@@ -239,10 +239,8 @@ class _Reader:
         if value is None:
             return (default, default)
         flat = value.reshape(-1)
-        if flat.size == 1:
-            flat = np.repeat(flat, 2)
-        if flat.size != 2:
-            raise self.fail(layer, key, f"expected one or two values (H, W), found shape {value.shape}")
+        if flat.size != 2:  # stock netx indexes both entries
+            raise self.fail(layer, key, f"expected two values (H, W), found shape {value.shape}")
         if np.any(flat < lo):
             raise self.fail(layer, key, f"values {flat.tolist()} must be >= {lo}")
         return int(flat[0]), int(flat[1])

@@ -196,9 +196,12 @@ def test_lava_runs_leave_no_worker_processes(valid_file, interrupt):
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "started"
     if interrupt:
-        time.sleep(6)
+        deadline = time.time() + 120
+        while len(_marked_processes(marker)) < 3 and time.time() < deadline:  # wait for Lava's worker processes
+            time.sleep(0.2)
+        time.sleep(1)
         assert proc.poll() is None, "the run should still be going"
-        assert len(_marked_processes(marker)) > 1, "Lava should have started worker processes"
+        assert len(_marked_processes(marker)) >= 3, "Lava should have started worker processes"
         proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
     assert proc.returncode != 0 if interrupt else proc.returncode == 0
