@@ -115,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     write_json(out / f"study{cfg['suffix']}.json", {"runs": runs})
 
     lines = [f"# Ternary vs binary spikes on {cfg['dataset']} ({cfg['model']} SNN, same budget)", "",
-             f"{args.epochs} epochs, {args.seeds} seeds; test accuracy mean ± std (PyTorch / Lava fixed-point simulator).", "",
+             f"{args.epochs} epochs, {args.seeds} seeds; test accuracy mean ± std (PyTorch / deployed netx file in the fast simulator, bit-exact with Lava fixed_pt).", "",
              "| neuron | " + " | ".join(f"T={t}" for t in TIMESTEPS) + " |", "|---|" + "---|" * len(TIMESTEPS)]
     for neuron in models.NEURONS:
         cells = []
