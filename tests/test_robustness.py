@@ -162,7 +162,8 @@ def test_not_hdf5(tmp_path):
 
 
 LAVA_RUN = """
-import sys, numpy as np
+import signal, sys, numpy as np
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when CI starts us with SIGINT ignored
 import lava_ternary
 from lava_ternary.parity import run_lava
 x = np.random.default_rng(0).integers(0, 17, size=(400, 1, 6, 6, 8))
