@@ -307,18 +307,27 @@ def _write_geometry(handle: h5py.Group, syn: torch.nn.Module) -> None:
         handle.create_dataset(key, data=np.array(getattr(syn, name)[:-1]))
 
 
-class Conv(AbstractTernary, base.AbstractConv):
-    """Convolution block of Ternary neurons (``bias=True`` per output channel); 8-bit quantisation ready."""
+class _Spatial(AbstractTernary):
+    """Conv and Pool: attach the slayer synapse, take a known ``input_shape``, forward through the neuron."""
+
+    _synapse_cls: type = torch.nn.Module
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._attach_synapse(synapse.Conv(**self.synapse_params), self.synapse_params["out_features"], kwargs)
+        self._attach_synapse(self._synapse_cls(**self.synapse_params), self.synapse_params.get("out_features"),
+                             kwargs)
         if self._input_shape is not None:
             self._set_input_shape(self._input_shape)
 
     def forward(self, x: torch.Tensor):
-        """Conv synapse (folded), Ternary neuron, delays; ``count_log`` counts all spikes."""
+        """Synapse (folded), Ternary neuron, delays; ``count_log`` counts all spikes."""
         return self._spiking_forward(x)
+
+
+class Conv(_Spatial, base.AbstractConv):
+    """Convolution block of Ternary neurons (``bias=True`` per output channel); 8-bit quantisation ready."""
+
+    _synapse_cls = synapse.Conv
 
     def export_hdf5(self, handle: h5py.Group) -> None:
         """Write the netx ``conv`` layer group (torch (H, W) order) with folded integer weights."""
@@ -332,18 +341,10 @@ class Conv(AbstractTernary, base.AbstractConv):
         self._write_common(handle)
 
 
-class Pool(AbstractTernary, base.AbstractPool):
+class Pool(_Spatial, base.AbstractPool):
     """Sum-pooling block of Ternary neurons (shared kernel, no bias); 8-bit quantisation ready."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._attach_synapse(synapse.Pool(**self.synapse_params), None, kwargs)
-        if self._input_shape is not None:
-            self._set_input_shape(self._input_shape)
-
-    def forward(self, x: torch.Tensor):
-        """Pool synapse (folded), Ternary neuron, delays; ``count_log`` counts all spikes."""
-        return self._spiking_forward(x)
+    _synapse_cls = synapse.Pool
 
     def export_hdf5(self, handle: h5py.Group) -> None:
         """Write the netx ``pool`` layer group: weight ``(1, 1, kH, kW)`` as slayer, folded and integer."""
