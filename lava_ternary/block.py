@@ -291,13 +291,18 @@ class Dense(AbstractTernary, base.AbstractDense):
 
     def export_hdf5(self, handle: h5py.Group) -> None:
         """Write the netx ``dense`` layer group with folded integer weights ``(out, in)``."""
-        _write_type(handle, "dense")
-        handle.create_dataset("shape", data=_shape_or_raise(self.neuron.shape, self))
-        handle.create_dataset("inFeatures", data=self.synapse.in_channels)
-        handle.create_dataset("outFeatures", data=self.synapse.out_channels)
-        weight = self._mantissas()
-        handle.create_dataset("weight", data=weight.reshape(weight.shape[0], -1))
+        _write_dense(handle, self)
         self._write_common(handle)
+
+
+def _write_dense(handle: h5py.Group, blk: "AbstractTernary") -> None:
+    """Write the keys of a netx ``dense`` layer: type, shape, feature counts and the folded ``(out, in)`` weight."""
+    _write_type(handle, "dense")
+    handle.create_dataset("shape", data=_shape_or_raise(blk.neuron.shape, blk))
+    handle.create_dataset("inFeatures", data=blk.synapse.in_channels)
+    handle.create_dataset("outFeatures", data=blk.synapse.out_channels)
+    weight = blk._mantissas()
+    handle.create_dataset("weight", data=weight.reshape(weight.shape[0], -1))
 
 
 def _write_geometry(handle: h5py.Group, syn: torch.nn.Module) -> None:
@@ -374,12 +379,7 @@ class Affine(AbstractTernary, base.AbstractAffine):
 
     def export_hdf5(self, handle: h5py.Group) -> None:
         """Write a netx ``dense`` layer whose neuron has the largest threshold (read its voltage)."""
-        _write_type(handle, "dense")
-        handle.create_dataset("shape", data=_shape_or_raise(self.neuron.shape, self))
-        handle.create_dataset("inFeatures", data=self.synapse.in_channels)
-        handle.create_dataset("outFeatures", data=self.synapse.out_channels)
-        weight = self._mantissas()
-        handle.create_dataset("weight", data=weight.reshape(weight.shape[0], -1))
+        _write_dense(handle, self)
         if self.bias is not None:
             handle.create_dataset("bias", data=np.round(
                 self.quantized_bias().detach().cpu().numpy() * W_SCALE).astype(np.int64))
