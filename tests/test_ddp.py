@@ -112,15 +112,25 @@ def test_two_gloo_ranks_match_single_process_on_the_concatenated_batch(tmp_path,
         torch.testing.assert_close(ranks[0]["grads"][k], ref, rtol=1e-5, atol=1e-5 * scale, msg=k)
 
 
-def test_torchrun_two_processes_trains_and_writes_best_checkpoint(tmp_path):
+def test_torchrun_two_processes_trains_and_logs_the_accuracy_of_all_ranks(tmp_path, one_thread):
+    """One global batch of 64 (32 per rank): its training accuracy is that of the initial weights on all
+    64 samples, so the 2-rank run must log exactly the single-process accuracy, not rank 0's half."""
+    from training import checkpoint, train
+    common = ["--dataset", "digits", "--timesteps", "1", "--epochs", "1", "--train-limit", "64", "--threads", "1",
+              "--no-export", "--quiet"]
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", "-m", "training.train", "--dataset", "digits", "--timesteps", "1",
-           "--epochs", "1", "--train-limit", "64", "--batch-size", "16", "--threads", "1", "--no-export",
-           "--quiet", "--out", str(out)]
+           f"--master_port={_free_port()}", "-m", "training.train", *common, "--batch-size", "32", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert (out / "best.pt").is_file()
+    logged = checkpoint.read_checkpoint(out / "last.pt")["stats"]["training"]
+
+    single = train.train(train.build_parser().parse_args(common + ["--batch-size", "64", "--out", str(tmp_path / "one")]))
+    expected = single["curves"]["training"]
+    assert logged["accuracy_log"] == expected["accuracy_log"]
+    # the same 64 float32 losses, summed as two halves instead of at once
+    assert logged["loss_log"] == pytest.approx(expected["loss_log"], rel=1e-6)
 
 
 if __name__ == "__main__":

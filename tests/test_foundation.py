@@ -126,3 +126,40 @@ def test_cli_version_and_help():
     assert out.returncode == 0 and lava_ternary.__version__ in out.stdout
     out = subprocess.run(exe + ["--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "usage: lava-ternary" in out.stdout
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (``umask(mask)``) and restore the previous one afterwards."""
+    before = os.umask(0o022)
+    yield os.umask
+    os.umask(before)
+
+
+@pytest.mark.parametrize("mask", [0o002, 0o027], ids=["umask002", "umask027"])
+def test_atomic_write_gives_a_new_file_the_mode_of_a_plain_open(tmp_path, umask, mask):
+    from lava_ternary.io_utils import atomic_path, write_json
+    umask(mask)
+    with open(tmp_path / "plain.txt", "w") as fh:
+        fh.write("x")
+    with atomic_path(tmp_path / "atomic.txt") as tmp:
+        tmp.write_text("x")
+    write_json(tmp_path / "result.json", {"a": 1})
+    plain = os.stat(tmp_path / "plain.txt").st_mode & 0o7777
+    assert plain == 0o666 & ~mask
+    assert os.stat(tmp_path / "atomic.txt").st_mode & 0o7777 == plain
+    assert os.stat(tmp_path / "result.json").st_mode & 0o7777 == plain
+    assert umask(mask) == mask  # reading the umask left it as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["atomic.txt", "plain.txt", "result.json"]
+
+
+def test_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path, umask):
+    from lava_ternary.io_utils import atomic_path
+    umask(0o077)
+    target = tmp_path / "last.pt"
+    target.write_text("old")
+    os.chmod(target, 0o640)
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert os.stat(target).st_mode & 0o7777 == 0o640

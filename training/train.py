@@ -18,11 +18,12 @@ deployed network predicts the class with the largest spike count, the same argma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -78,15 +79,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------------------------- distributed
-def init_distributed(device: str) -> tuple:
-    """Join the process group when started by torchrun (``WORLD_SIZE > 1``); return ``(rank, world_size)``."""
+@contextlib.contextmanager
+def distributed(device: str) -> Iterator[Tuple[int, int]]:
+    """Join the process group when started by torchrun (``WORLD_SIZE > 1``); yield ``(rank, world_size)``.
+
+    A group joined here is destroyed on exit, also on error; one set up by the caller is left to it.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1
+        yield 0, 1
+        return
     import torch.distributed as dist
-    if not dist.is_initialized():
+    joined = not dist.is_initialized()
+    if joined:
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return dist.get_rank(), dist.get_world_size()
+    try:
+        yield dist.get_rank(), dist.get_world_size()
+    finally:
+        if joined:
+            dist.destroy_process_group()
+
+
+def global_counts(loss_sum: float, correct: int, num_samples: int, world_size: int,
+                  device: str = "cpu") -> Tuple[float, int, int]:
+    """Sum one epoch's ``(loss_sum, correct, num_samples)`` over all ranks; returned unchanged for one process.
+
+    The sums travel as float64, which holds the sample counts exactly.
+    """
+    if world_size <= 1:
+        return loss_sum, correct, num_samples
+    import torch.distributed as dist
+    sums = torch.tensor([loss_sum, correct, num_samples], dtype=torch.float64, device=device)
+    dist.all_reduce(sums)
+    return float(sums[0]), int(sums[1]), int(sums[2])
 
 
 def loss_and_scores(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, timesteps: int,
@@ -176,11 +201,18 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     """Run (or resume) one training run as configured by ``args``; return the result summary.
 
     The summary holds the settings, per-epoch curves, best validation accuracy, test accuracy and
-    loss of the best checkpoint, seconds per epoch and the netx export path.
+    loss of the best checkpoint, seconds per epoch and the netx export path. Under torchrun the
+    training loss and accuracy (curves, checkpoint statistics, log) are those of all ranks' samples
+    together (the progress bar shows rank 0's shard); a process group joined here is destroyed on
+    return or error.
     """
-    import time
     torch.set_num_threads(max(args.threads, 1))
-    rank, world = init_distributed(args.device)
+    with distributed(args.device) as (rank, world):
+        return _train(args, rank, world)
+
+
+def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
+    import time
     device = args.device
     if device.startswith("cuda") and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
@@ -245,6 +277,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
             stats.training.num_samples += len(idx)
             bar.set_postfix(loss=f"{stats.training.loss:.3f}", acc=f"{stats.training.accuracy:.3f}")
         scheduler.step()
+        tr = stats.training
+        tr.loss_sum, tr.correct_samples, tr.num_samples = global_counts(tr.loss_sum, tr.correct_samples,
+                                                                        tr.num_samples, world, device)
         val = evaluate(model, val_set, args.timesteps, args.logit_scale, device=device)
         stats.validation.loss_sum, stats.validation.correct_samples = val["loss"] * len(val_set), \
             round(val["accuracy"] * len(val_set))
@@ -264,7 +299,6 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
             if improved:
                 checkpoint.save_checkpoint(out / "best.pt", model, meta)
             if not args.quiet:
-                tr = stats.training
                 print(f"epoch {epoch + 1}/{args.epochs}: train loss {tr.loss_log[-1]:.4f} acc {tr.accuracy_log[-1]:.4f}"
                       f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f} ({seconds[-1]:.1f} s)", file=sys.stderr)
 
