@@ -1,11 +1,11 @@
 """Dataset loaders on fixtures written in the real on-disk formats, and the spike encodings."""
-import pickle
 import struct
 
 import numpy as np
 import pytest
 import torch
 
+from fixtures import CIFAR_LAYOUT, write_cifar
 from training import data
 
 
@@ -24,11 +24,6 @@ def _mnist_folder(root, folder, rng):
         _write_idx(raw / f"{s}-images-idx3-ubyte", images[s])
         _write_idx(raw / f"{s}-labels-idx1-ubyte", labels[s])
     return images, labels
-
-
-def _pickle(path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(obj))
 
 
 def _nmnist_bytes(x, y, p, t):
@@ -86,19 +81,9 @@ def test_mnist_idx_files_load_as_4bit_levels(tmp_path, name, folder):
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_cifar_python_batches_load(tmp_path, name):
-    rng = np.random.default_rng(1)
-    n_classes = 10 if name == "cifar10" else 100
-    key = "labels" if name == "cifar10" else "fine_labels"
-    folder = tmp_path / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
-    train_files = [f"data_batch_{i}" for i in range(1, 6)] if name == "cifar10" else ["train"]
-    test_file = "test_batch" if name == "cifar10" else "test"
-    pixels = {}
-    for f in train_files + [test_file]:
-        n = 20 if name == "cifar10" or f == test_file else 1000
-        pixels[f] = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-        _pickle(folder / f, {"data": pixels[f], key: [i % n_classes for i in range(n)]})
-    meta_key = "label_names" if name == "cifar10" else "fine_label_names"
-    _pickle(folder / ("batches.meta" if name == "cifar10" else "meta"), {meta_key: [str(i) for i in range(n_classes)]})
+    pixels = write_cifar(tmp_path, name, np.random.default_rng(1), 20 if name == "cifar10" else 1000, 20)
+    lay = CIFAR_LAYOUT[name]
+    n_classes, test_file, train_files = lay.classes, lay.test_file, lay.train_files
 
     with pytest.raises(data.DatasetNotFoundError):
         data.load_split(name, "test", timesteps=1, root=tmp_path)
