@@ -1,8 +1,10 @@
 """The one integer definition of a ternary/binary CUBA neuron step (numpy only, no torch).
 
 Loihi / Lava ``fixed_pt`` arithmetic (``lava.proc.lif.models.AbstractPyLifModelFixed``) with a
-symmetric threshold. Used by the Lava process models (:mod:`lava_ternary.proc.models`) and by the
-fast batched simulator (:mod:`lava_ternary.sim`); the torch training neuron
+symmetric threshold. The functions are plain arithmetic on int64 numpy arrays *or* scalars, marked
+``register_jitable``: the Lava process models (:mod:`lava_ternary.proc.models`) call them on arrays,
+and the fast batched simulator (:mod:`lava_ternary.sim.kernel`) compiles the very same functions
+with numba into its per-neuron loop, so there is one definition of the step; the torch training neuron
 (:mod:`lava_ternary.neuron`) is tested against it spike for spike.
 
 Units: ``u`` and ``v`` are 24-bit state integers (a float value ``x`` of slayer is ``x * 4096``);
@@ -22,6 +24,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
+from numba.extending import register_jitable
 
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT
@@ -34,53 +37,67 @@ RESET_MODES = ("hard", "soft")
 SPIKE_MODES = ("ternary", "binary")
 
 
-def shift_toward_zero(x: np.ndarray, bits: int) -> np.ndarray:
+@register_jitable
+def shift_toward_zero(x, bits):
     """``sign(x) * (|x| >> bits)``: the sign-magnitude right shift Loihi uses for decays."""
-    x = np.asarray(x, dtype=np.int64)
-    return np.sign(x) * np.right_shift(np.abs(x), bits)
+    return np.sign(x) * (np.abs(x) >> bits)
 
 
-def decay(x: np.ndarray, amount: np.ndarray | int) -> np.ndarray:
-    """Leak a state by a 12-bit decay ``amount``, rounding toward zero (int64 result)."""
-    return shift_toward_zero(np.asarray(x, dtype=np.int64) * (DECAY_UNITY - np.asarray(amount, dtype=np.int64)),
-                             DECAY_SHIFT)
+@register_jitable
+def decay(x, amount):
+    """Leak a state by a 12-bit decay ``amount``, rounding toward zero."""
+    return shift_toward_zero(x * (DECAY_UNITY - amount), DECAY_SHIFT)
 
 
-def wrap_current(u: np.ndarray) -> np.ndarray:
+@register_jitable
+def wrap_current(u):
     """24-bit wrap of the current exactly as Lava does it (``2**23`` itself is left unwrapped)."""
-    u = np.where(u > MAX_STATE, u - 2 * MAX_STATE, u)
-    return np.where(u <= -MAX_STATE, u + 2 * MAX_STATE, u)
+    return u - (2 * MAX_STATE) * (u > MAX_STATE) + (2 * MAX_STATE) * (u <= -MAX_STATE)
 
 
-def saturate_voltage(v: np.ndarray) -> np.ndarray:
+@register_jitable
+def saturate_voltage(v):
     """24-bit saturation of the voltage to ``[-(2**23 - 1), 2**23 - 1]``."""
-    return np.clip(v, -(MAX_STATE - 1), MAX_STATE - 1)
+    return np.minimum(np.maximum(v, -(MAX_STATE - 1)), MAX_STATE - 1)
 
 
-def effective_threshold(vth: np.ndarray | int) -> np.ndarray:
+@register_jitable
+def effective_threshold(vth):
     """Threshold in state units: the 17-bit mantissa shifted left by 6."""
-    return np.left_shift(np.asarray(vth, dtype=np.int64), VTH_SHIFT)
+    return vth << VTH_SHIFT
 
 
-def spike(v: np.ndarray, vth_eff: np.ndarray | int, binary: bool = False) -> np.ndarray:
+@register_jitable
+def spike(v, vth_eff, binary=False):
     """Ternary (or binary) spikes in {-1, 0, +1} from the voltage; strict comparisons as Loihi."""
-    pos = (v > vth_eff).astype(np.int64)
+    pos = 1 * (v > vth_eff)
     if binary:
         return pos
-    return pos - (v < -np.asarray(vth_eff)).astype(np.int64)
+    return pos - 1 * (v < -vth_eff)
 
 
-def reset_voltage(v: np.ndarray, s: np.ndarray, vth_eff: np.ndarray | int, soft: bool = False) -> np.ndarray:
+@register_jitable
+def reset_voltage(v, s, vth_eff, soft=False):
     """Hard reset (``v = 0`` where spiking) or soft reset (``v -= s * vth``)."""
     if soft:
-        return v - s * np.asarray(vth_eff, dtype=np.int64)
-    return np.where(s != 0, 0, v)
+        return v - s * vth_eff
+    return v * (s == 0)
+
+
+@register_jitable
+def step(u, v, a_in, i_decay, v_decay, vth, bias, soft_reset, binary):
+    """One neuron step on int64 scalars or arrays (numpy, or inside numba-compiled loops); see the module doc."""
+    u = wrap_current(decay(u, i_decay) + (a_in << ACT_SHIFT))
+    v = saturate_voltage(decay(v, v_decay) + u + bias)
+    vth_eff = effective_threshold(vth)
+    s = spike(v, vth_eff, binary)
+    return u, reset_voltage(v, s, vth_eff, soft_reset), s
 
 
 def neuron_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, *, i_decay: int | np.ndarray,
                 v_decay: int | np.ndarray, vth: int | np.ndarray, bias: int | np.ndarray = 0,
                 soft_reset: bool = False, binary: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Advance ``(u, v)`` by one step with synaptic input ``a_in``; return ``(u, v, s)`` as int64.
+    """Advance ``(u, v)`` by one step with synaptic input ``a_in``; return ``(u, v, s)`` as int64 arrays.
 
     Parameters
     ----------
@@ -99,11 +116,5 @@ def neuron_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, *, i_decay: int 
     binary : bool
         Fire only on the positive threshold.
     """
-    u = np.asarray(u, dtype=np.int64)
-    v = np.asarray(v, dtype=np.int64)
-    a_in = np.asarray(a_in, dtype=np.int64)
-    u = wrap_current(decay(u, i_decay) + np.left_shift(a_in, ACT_SHIFT))
-    v = saturate_voltage(decay(v, v_decay) + u + np.asarray(bias, dtype=np.int64))
-    vth_eff = effective_threshold(vth)
-    s = spike(v, vth_eff, binary)
-    return u, reset_voltage(v, s, vth_eff, soft_reset), s
+    ints = [np.asarray(x, dtype=np.int64) for x in (u, v, a_in, i_decay, v_decay, vth, bias)]
+    return step(*ints, bool(soft_reset), bool(binary))

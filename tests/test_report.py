@@ -59,7 +59,7 @@ def test_conv_synapses_and_fan_in_against_brute_force(tmp_path):
     rep = report.analyze(compiled, np.ones((1, 2, 5, 6, 2), np.int64), input_message_bits=2)
     assert rep.layers[0].synapses == connections
     assert rep.layers[0].fan_in == 1 * 3 * 2
-    assert np.count_nonzero(sim.conv_matrix(compiled[-1])) <= connections
+    assert np.count_nonzero(compiled[-1].matrix) <= connections
 
 
 def test_paper_table5_reproduced_by_the_convention():

@@ -295,3 +295,83 @@ def test_bad_inputs_raise(tmp_path):
     avg = write_net(tmp_path / "avg.net", [dense(4, 4, rng, neuron={}), dict(type="average", shape=[2])])
     with pytest.raises(NetxFormatError, match="layer 1.*'average'"):
         sim.compile_network(avg)
+
+
+def _step_reference(a: np.ndarray, n: Dict[str, Any], bias: np.ndarray, v_init: np.ndarray) -> np.ndarray:
+    """The documented TERNARY loop with :func:`lava_ternary.fixed.neuron_step` on int64 arrays: window step 0
+    restarts (``u = 0, v = v_init``, sends 0); step ``t`` integrates the synaptic input sent at ``t - 1``."""
+    u, v = np.zeros(a.shape[:-1], np.int64), np.broadcast_to(v_init, a.shape[:-1]).astype(np.int64)
+    out = np.zeros(a.shape, np.int8)
+    for t in range(1, a.shape[-1]):
+        u, v, out[..., t] = fixed.neuron_step(u, v, a[..., t - 1], i_decay=n["i_decay"], v_decay=n["v_decay"],
+                                              vth=n["vth"], bias=bias << 6, soft_reset=n["reset"] == "soft",
+                                              binary=n["mode"] == "binary")
+    return out
+
+
+@pytest.mark.parametrize("layout", ["uniform", "per-channel", "per-neuron"])
+@pytest.mark.parametrize("decays", [(4096, 3072), (0, 0), (1000, 3000)])
+@pytest.mark.parametrize("mode,reset", [("ternary", "hard"), ("binary", "soft")])
+def test_compiled_loop_is_the_numpy_step(tmp_path, layout, decays, mode, reset):
+    """The numba loop (constant or runtime decays; one parameter per layer, channel or neuron) gives the spikes
+    of the same fixed.neuron_step run on numpy arrays, and the next layer receives them."""
+    rng = np.random.default_rng(5)
+    n = dict(i_decay=decays[0], v_decay=decays[1], vth=25, mode=mode, reset=reset, bits=2,
+             v_init=rng.integers(-900, 900, 4) if layout == "per-channel" else 300)
+    bias = {"uniform": None, "per-channel": rng.integers(-9, 9, 4), "per-neuron": rng.integers(-9, 9, (4, 3, 3))}
+    first = conv((4, 3, 3), 2, rng, neuron=n)
+    if bias[layout] is not None:
+        first["bias"] = bias[layout]
+    path = write_net(tmp_path / "n.net", [dict(type="input", shape=[2, 3, 3]), first,
+                                          dict(type="flatten", shape=[36, 1, 1]), dense(5, 36, rng, neuron={})])
+    layers = sim.compile_network(path)
+    assert layers[0].group.vth.size == {"uniform": 1, "per-channel": 4, "per-neuron": 36}[layout]
+    x = rng.integers(-16, 17, (7, 2, 3, 3, 6))
+    got = sim.simulate(layers, x, input_message_bits=6)
+    expected = _step_reference(sim.synapse(layers[0], x), n,
+                               np.zeros((4, 1, 1), np.int64) if bias[layout] is None else
+                               np.asarray(bias[layout]).reshape((4, 1, 1) if layout == "per-channel" else (4, 3, 3)),
+                               np.asarray(n["v_init"]).reshape(-1, 1, 1))
+    assert np.array_equal(got.spikes[0], expected) and np.count_nonzero(expected) > 0
+    second = _step_reference(sim.synapse(layers[2], expected.reshape(7, 36, 6)),
+                             dict(i_decay=1024, v_decay=512, vth=40, mode="ternary", reset="hard"),
+                             np.zeros(5, np.int64), np.zeros(5, np.int64))
+    assert np.array_equal(got.spikes[1], second)
+
+
+def test_threads_and_repeated_frames_do_not_change_spikes(tmp_path, monkeypatch):
+    """Batch slices on threads, and direct-encoded input (one image repeated) multiplied once, give the
+    spikes of one sample at a time."""
+    rng = np.random.default_rng(9)
+    path = write_net(tmp_path / "n.net", [dict(type="input", shape=[1, 4, 4]), conv((3, 4, 4), 1, rng, neuron={}),
+                                          dict(type="flatten", shape=[48, 1, 1]), dense(6, 48, rng, neuron={})])
+    layers = sim.compile_network(path)
+    image = rng.integers(0, 17, (9, 1, 4, 4, 1))
+    x = np.concatenate([np.repeat(image, 4, axis=-1), np.zeros_like(image)], axis=-1)  # 4 equal steps, then 0
+    alone = [sim.simulate(layers, x[i:i + 1], input_message_bits=6).spikes for i in range(9)]
+    monkeypatch.setattr(sim.core, "PARALLEL_STEPS", 1)  # every batch of 2+ samples is split across the CPUs
+    full = sim.simulate(layers, x, input_message_bits=6)
+    for j in range(2):
+        assert np.array_equal(full.spikes[j], np.concatenate([a[j] for a in alone]))
+    assert np.count_nonzero(full.spikes[1]) > 0
+
+
+@pytest.mark.parametrize("side", [4, 12])  # unrolled matrix product; torch conv2d
+def test_float32_products_are_exact_up_to_their_bound(tmp_path, side):
+    """Sums just below 2**24 take the float32 path; just above, float64: both equal int64 arithmetic."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    rng = np.random.default_rng(4)
+    layer = conv((2, side, side), 8, rng, scale=127, neuron=dict(vth=fixed.MAX_VTH_MANT, i_decay=4096, v_decay=4096))
+    layer["weight"][0] = 254  # one all-positive kernel: its sum reaches the bound
+    path = write_net(tmp_path / "big.net", [dict(type="input", shape=[8, side, side]), layer])
+    compiled = sim.compile_network(path)[0]
+    assert (compiled.matrix is None) == (side == 12)
+    for peak in (int((2 ** 24 - 1) // compiled.weight_bound), int(2 ** 24 // compiled.weight_bound) + 1):
+        x = rng.integers(-peak, peak + 1, (2, 8, side, side, 3))
+        x[0, ..., 0] = peak  # the full sum of the positive kernel appears
+        padded = np.pad(np.moveaxis(x, -1, 1), ((0, 0), (0, 0), (0, 0), (1, 1), (1, 1)))
+        exact = np.einsum("btcyxij,ocij->btoyx", sliding_window_view(padded, (3, 3), axis=(3, 4)), compiled.weight)
+        wrapped = (exact + 2 ** 23) % 2 ** 24 - 2 ** 23  # Lava's 24-bit conv accumulator
+        assert np.abs(exact).max() >= 2 ** 23  # the wrap matters
+        assert np.array_equal(sim.synapse(compiled, x), np.moveaxis(wrapped, 1, -1))

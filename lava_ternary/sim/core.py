@@ -9,27 +9,33 @@ Lava run exactly (tested spike for spike in every layer against Lava, ``tests/te
   floor); ``Conv`` accumulates the convolution and wraps it to 24 bits (``signed_clamp``); both send
   through ``int32`` channels; a consumer whose producer sends ``num_message_bits == 0`` sees
   ``spikes != 0`` (Lava casts to ``bool``: a -1 counts as +1), otherwise the graded signed values;
-* neurons: :func:`lava_ternary.fixed.neuron_step` (the one definition of the integer step);
+* neurons: :func:`lava_ternary.fixed.step` (the one definition of the integer step), compiled by numba
+  into one fused loop per layer (:mod:`lava_ternary.sim.kernel`);
 * timing: every synapse adds one step of latency. Each sample starts from the reset state; the
   *window* of a layer (``T`` steps) is where Lava's ``reset_interval`` puts it, see :class:`Timing`.
 
-Float64 matrix products are exact integer arithmetic while every partial sum stays below ``2**53``;
-the simulator checks that bound and falls back to int64 arithmetic when it cannot prove it.
+Float32 (float64) matrix products and convolutions are exact integer arithmetic while every partial
+sum stays below ``2**24`` (``2**53``); the simulator proves that bound from the weights and the largest
+message before it picks a precision, and falls back to int64 arithmetic when it cannot. Producer steps
+that send nothing at all, or that no consumer step reads (a TERNARY layer's reset step discards its
+input), are not multiplied.
 """
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import functools
 import logging
-from dataclasses import dataclass, field
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from lava_ternary import fixed
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import NetSpec, read_network
+from lava_ternary.sim import kernel
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +44,15 @@ CONV_ACCUM_BITS = 24
 BIAS_EXP = 6
 EXACT_FLOAT = 2 ** 53
 EXACT_FLOAT32 = 2 ** 24
-CACHE_ELEMENTS = 1 << 14
-MAX_CONV_MATRIX = 1 << 22
-PARALLEL_ELEMENTS = 1 << 18
 STOCK_EXACT_INPUT = 2 ** 24
+#: Neuron steps per simulator thread: smaller batches run on one thread (a hand-off costs more).
+PARALLEL_STEPS = 1 << 16
+#: Largest message buffer a thread keeps between calls (bytes).
+SCRATCH_BYTES = 32 << 20
+#: Largest unrolled convolution matrix (in_size * out_size) multiplied instead of convolved.
+MATRIX_ELEMENTS = 1 << 16
 
-
-def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
-    """Two's-complement wrap of integers to ``bits`` bits (Lava's ``signed_clamp``; an int32 channel is 32)."""
-    x = np.asarray(x, dtype=np.int64)
-    half = 1 << (bits - 1)
-    if x.size == 0 or (x.max() < half and x.min() >= -half):
-        return x
-    return (x + half) % (2 * half) - half
-
-
-def floor_shift(x: np.ndarray, exp: int) -> np.ndarray:
-    """``x << exp`` for ``exp > 0``, else ``x >> -exp`` (arithmetic shift: a floor), as Lava's Dense."""
-    return np.left_shift(x, exp) if exp > 0 else np.right_shift(x, -exp)
+_POOL: Optional[ThreadPoolExecutor] = None
 
 
 @dataclass(frozen=True)
@@ -118,9 +115,6 @@ class SimLayer:
         Convolution groups.
     neuron : SimNeuron or None
         The neuron group (None only for ``flatten``).
-    matrix : np.ndarray or None
-        A convolution unrolled into its ``(out_size, in_size)`` connection matrix (built by
-        :func:`compile_network` for small layers: one matrix product is faster than a convolution).
     """
 
     index: int
@@ -134,12 +128,44 @@ class SimLayer:
     dilation: Tuple[int, int] = (1, 1)
     groups: int = 1
     neuron: Optional[SimNeuron] = None
-    matrix: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def num_neurons(self) -> int:
         """Number of neurons of the layer (0 for flatten)."""
         return int(np.prod(self.out_shape)) if self.neuron is not None else 0
+
+    @functools.cached_property
+    def weight_bound(self) -> float:
+        """Largest sum of ``|w|`` into one output: times the largest ``|message|`` it bounds every partial sum."""
+        return float(np.abs(self.weight).reshape(self.weight.shape[0], -1).sum(axis=1).max(initial=0))
+
+    @functools.cached_property
+    def weight_f32(self) -> np.ndarray:
+        """The weights as float32 (exact: 8-bit mantissas), for the float32 products."""
+        return self.weight.astype(np.float32)
+
+    @functools.cached_property
+    def group(self) -> kernel.GroupParams:
+        """The neuron group's parameters for :func:`lava_ternary.sim.kernel.run_group`."""
+        return _group(self.neuron, self.out_shape, self.neuron.message_bits <= 0)
+
+    @functools.cached_property
+    def matrix(self) -> Optional[np.ndarray]:
+        """A small convolution unrolled into its float32 ``(in_size, out_size)`` matrix (one product beats a
+        convolution call there), else None."""
+        size, out = int(np.prod(self.in_shape)), int(np.prod(self.out_shape))
+        if self.kind != "conv" or size * out > MATRIX_ELEMENTS:
+            return None
+        basis = np.eye(size, dtype=np.float64).reshape((size,) + tuple(self.in_shape))
+        return _conv(self, basis, self.weight.astype(np.float64)).reshape(size, out).astype(np.float32)
+
+    def precompute(self) -> "SimLayer":
+        """Compute the cached per-layer arrays now (at compile time) rather than in the first simulation."""
+        if self.neuron is not None and self.kind != "input":
+            _ = self.group, self.weight_bound, self.weight_f32, self.matrix
+        elif self.neuron is not None:
+            _ = self.group
+        return self
 
 
 @dataclass(frozen=True)
@@ -177,134 +203,123 @@ class SimResult:
         return self.spikes[-1]
 
 
-def _matmul(w: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """``flat @ w.T`` for integer ``flat`` ``[rows, in]`` and ``w`` ``[out, in]``, exactly, as int64.
+def floor_shift(x: np.ndarray, exp: int) -> np.ndarray:
+    """``x << exp`` for ``exp > 0``, else ``x >> -exp`` (arithmetic shift: a floor), as Lava's Dense."""
+    return np.left_shift(x, exp) if exp > 0 else np.right_shift(x, -exp)
 
-    BLAS float32 (float64) products are exact when every partial sum stays below ``2**24`` (``2**53``).
-    """
-    bound = float(np.abs(w).sum(axis=1).max(initial=0)) * float(np.abs(flat).max(initial=0))
+
+def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap of int64 values to ``bits`` bits (Lava's ``signed_clamp``; an int32 channel is 32)."""
+    half = 1 << (bits - 1)
+    return ((x + half) & (2 * half - 1)) - half
+
+
+def _exact_dtype(bound: float) -> type:
+    """The cheapest dtype whose arithmetic is exact for integer sums of magnitude below ``bound``."""
     if bound < EXACT_FLOAT32:
-        return np.rint(flat.astype(np.float32) @ w.T.astype(np.float32)).astype(np.int64)
+        return np.float32
     if bound < EXACT_FLOAT:
-        return np.rint(flat.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
-    return flat.astype(np.int64) @ w.T.astype(np.int64)
+        return np.float64
+    return np.int64
 
 
-def _conv(layer: SimLayer, m: np.ndarray) -> np.ndarray:
-    """Correlation of time-major ``m`` (``[T, B, C, H, W]``) with the layer's kernel, exact, as int64."""
-    import torch
+def _sums(layer: SimLayer, m: np.ndarray, in_max: float) -> Tuple[np.ndarray, float]:
+    """Exact synaptic sums ``[K, B, N]`` of time-major messages ``m`` (``[K, B, *in_shape]``, ``|m| <= in_max``).
 
-    frames = m.reshape((-1,) + tuple(layer.in_shape))
-    weight = layer.weight
-    bound = float(np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).max()) * float(np.abs(frames).max(initial=0))
-    if bound >= EXACT_FLOAT:
+    Dense layers multiply by ``W.T``, conv layers correlate with the kernel (torch ``conv2d``; small ones
+    multiply by their unrolled :attr:`SimLayer.matrix`), in float32 or float64 when that is exact (see
+    :func:`_exact_dtype`), else (dense only) int64. Also returns the bound on ``|sum|`` that chose the
+    precision.
+    """
+    lead, size = m.shape[:2], int(np.prod(layer.out_shape))
+    if layer.kind == "input":
+        return np.asarray(m, dtype=np.int64).reshape(lead + (size,)), in_max
+    bound = layer.weight_bound * in_max
+    dtype = _exact_dtype(bound)
+    if layer.kind not in ("dense", "conv"):
+        raise ValueError(f"layer {layer.index}: no synapse for layer kind {layer.kind!r}")
+    if layer.kind == "dense" and dtype is np.int64:
+        flat = np.asarray(m, dtype=np.int64).reshape(-1, layer.weight.shape[1])
+        return (flat @ layer.weight.T).reshape(lead + (size,)), bound
+    if dtype is np.int64:
         raise OverflowError(f"layer {layer.index}: conv accumulation may exceed 2**53; inputs too large for exact "
                             f"float64 arithmetic")
-    with torch.no_grad():
-        out = torch.nn.functional.conv2d(torch.from_numpy(frames.astype(np.float64)),
-                                         torch.from_numpy(weight.astype(np.float64)),
-                                         stride=tuple(layer.stride), padding=tuple(layer.padding),
-                                         dilation=tuple(layer.dilation), groups=int(layer.groups)).numpy()
-    return np.rint(out).astype(np.int64)
+    import torch
 
-
-def _synapse_tm(layer: SimLayer, m: np.ndarray) -> np.ndarray:
-    """Synaptic accumulation of time-major messages ``m`` (``[T, B, *in_shape]``), as the neuron receives it."""
-    lead = m.shape[:2]
-    if layer.kind == "input":
-        return signed_wrap(m, CHANNEL_BITS)
-    flat = np.ascontiguousarray(m).reshape(lead[0] * lead[1], -1)
-    if layer.kind == "dense":
-        acc = floor_shift(_matmul(layer.weight, flat), layer.weight_exp)
-    elif layer.kind == "conv":
-        acc = _matmul(layer.matrix, flat) if layer.matrix is not None else _conv(layer, m)
-        acc = signed_wrap(acc, CONV_ACCUM_BITS)
+    weight = layer.weight_f32 if dtype is np.float32 else layer.weight.astype(dtype)
+    if layer.kind == "conv" and (layer.matrix is None or dtype is not np.float32):
+        out = _conv(layer, np.ascontiguousarray(m, dtype=dtype).reshape((-1,) + tuple(layer.in_shape)), weight)
     else:
-        raise ValueError(f"layer {layer.index}: no synapse for layer kind {layer.kind!r}")
-    return signed_wrap(acc, CHANNEL_BITS).reshape(lead + tuple(layer.out_shape))
+        matrix = layer.matrix if layer.kind == "conv" else weight.T
+        flat = np.ascontiguousarray(m, dtype=dtype).reshape(-1, matrix.shape[0])
+        with torch.no_grad():
+            out = (torch.from_numpy(flat) @ torch.from_numpy(matrix)).numpy()
+    return out.reshape(lead + (size,)), bound
+
+
+def _conv(layer: SimLayer, frames: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """torch ``conv2d`` of float ``frames`` (``[F, C, H, W]``) with the layer's geometry and float ``weight``."""
+    import torch
+
+    with torch.no_grad():
+        return torch.nn.functional.conv2d(torch.from_numpy(frames), torch.from_numpy(weight),
+                                          stride=tuple(layer.stride), padding=tuple(layer.padding),
+                                          dilation=tuple(layer.dilation), groups=int(layer.groups)).numpy()
+
+
+def _received(layer: SimLayer, acc: np.ndarray, bound: float) -> np.ndarray:
+    """What the neurons receive from the exact sums: weight exponent, the conv's 24-bit wrap, the int32 channel.
+
+    float32 sums (``|sum| < 2**24``) stay float32 when no wrap can happen: the weight exponent is then an
+    exact multiplication by a power of two and a floor, in place. Otherwise the int64 path.
+    """
+    bits = CONV_ACCUM_BITS if layer.kind == "conv" else CHANNEL_BITS
+    exp = layer.weight_exp
+    if acc.dtype == np.float32 and bound * 2.0 ** exp < min(2 ** (bits - 1), EXACT_FLOAT32):
+        if exp:
+            np.multiply(acc, np.float32(2.0 ** exp), out=acc)
+            np.floor(acc, out=acc)
+        return acc
+    return signed_wrap(signed_wrap(floor_shift(acc.astype(np.int64), exp), bits), CHANNEL_BITS)
 
 
 def synapse(layer: SimLayer, m: np.ndarray) -> np.ndarray:
-    """The synaptic accumulation of ``layer`` for messages ``m`` (``[B, *in_shape, T]``), as the neuron receives it."""
+    """The synaptic input of ``layer`` for messages ``m`` (``[B, *in_shape, T]``), as its neuron receives it (int64)."""
     m = np.asarray(m, dtype=np.int64)
-    m = m.reshape((m.shape[0],) + tuple(layer.in_shape) + (m.shape[-1],))
-    return np.moveaxis(_synapse_tm(layer, np.moveaxis(m, -1, 0)), 0, -1)
+    m = np.moveaxis(m.reshape((m.shape[0],) + tuple(layer.in_shape) + (m.shape[-1],)), -1, 0)
+    a = _received(layer, *_sums(layer, m, float(np.abs(m).max(initial=0)))).astype(np.int64)
+    return np.moveaxis(a.reshape(m.shape[:2] + tuple(layer.out_shape)), 0, -1)
 
 
-def _lagged(msgs: np.ndarray, lag: int) -> np.ndarray:
-    """Time-major messages as a consumer ``lag`` steps behind its producer's window sees them (``lag < 0``: ahead).
+def _group(spec: SimNeuron, shape: Tuple[int, ...], magnitude: bool) -> kernel.GroupParams:
+    """The kernel's parameters of a neuron group of ``shape``: one value per layer, per channel or per neuron."""
+    values = [np.broadcast_to(np.asarray(x, np.int64), shape).reshape(-1)
+              for x in (spec.i_decay, spec.v_decay, spec.vth, spec.bias, spec.v_init)]
+    size = values[0].size
+    blocks = next(g for g in (1, shape[0], size)
+                  if all((vals.reshape(g, -1) == vals.reshape(g, -1)[:, :1]).all() for vals in values))
+    i_decay, v_decay, vth, bias, v_init = (np.ascontiguousarray(vals.reshape(blocks, -1)[:, 0]) for vals in values)
+    return kernel.GroupParams(i_decay=i_decay, v_decay=v_decay, vth=vth, bias=bias, v_init=v_init,
+                              soft_reset=spec.soft_reset, binary=spec.binary, restart=spec.restart,
+                              magnitude=magnitude)
 
-    The batch rows are consecutive samples of one Lava run, so a window reaching before step 0 sees
-    the previous sample's last steps (zeros before the first sample) and one reaching past ``T`` the
-    next sample's first steps (zeros after the last).
+
+def _frames(restart: bool, lag: int, active: Sequence[bool], alias: Sequence[int]) -> Tuple[slice | List[int], np.ndarray]:
+    """Producer steps a consumer must multiply, and the ``slot`` map from every step to its row of the product.
+
+    A step is multiplied when it sends something (``active``) and a used consumer step reads it (a
+    TERNARY layer's reset step discards its input); a step whose messages equal an earlier step's
+    (``alias[t]``, e.g. direct-encoded input repeating one image) reuses that step's row.
     """
-    if lag == 0:
-        return msgs
-    steps, batch = msgs.shape[:2]
-    stream = np.swapaxes(msgs, 0, 1).reshape((batch * steps,) + msgs.shape[2:])
-    out = np.zeros_like(stream)
-    if abs(lag) < batch * steps:
-        if lag > 0:
-            out[lag:] = stream[:-lag]
-        else:
-            out[:lag] = stream[-lag:]
-    return np.swapaxes(out.reshape((batch, steps) + msgs.shape[2:]), 0, 1)
-
-
-def _neuron_rows(spec: SimNeuron, a: np.ndarray, dead: Optional[np.ndarray], out: np.ndarray, rows: slice) -> None:
-    """All steps of one block of batch rows, in cache-sized chunks, written into ``out``."""
-    per_sample = int(np.prod(a.shape[2:]))
-    chunk = max(1, CACHE_ELEMENTS // max(per_sample, 1))
-    expand = (slice(None),) + (None,) * (a.ndim - 2)
-    for lo in range(rows.start, rows.stop, chunk):
-        sel = slice(lo, min(rows.stop, lo + chunk))
-        shape = (sel.stop - lo,) + a.shape[2:]
-        v_reset = np.broadcast_to(spec.v_init, shape).astype(np.int64)
-        u, v = np.zeros(shape, dtype=np.int64), v_reset.copy()
-        for t in range(a.shape[0]):
-            if spec.restart and t == 0:
-                continue
-            u, v, s = fixed.neuron_step(u, v, a[t, sel], i_decay=spec.i_decay, v_decay=spec.v_decay,
-                                        vth=spec.vth, bias=spec.bias, soft_reset=spec.soft_reset, binary=spec.binary)
-            if dead is not None and dead[t, sel].any():
-                off = dead[t, sel][expand]
-                u, v, s = np.where(off, 0, u), np.where(off, v_reset, v), np.where(off, 0, s)
-            out[t, sel] = s
-
-
-def _run_neurons_tm(spec: SimNeuron, a: np.ndarray, dead: Optional[np.ndarray]) -> np.ndarray:
-    """Neuron group over time-major input ``a`` (``[T, B, *shape]``): batch blocks on threads (numpy frees the GIL)."""
-    batch = a.shape[1]
-    out = np.zeros(a.shape, dtype=np.int8)
-    workers = min(_threads(), max(1, a.size // PARALLEL_ELEMENTS))
-    bounds = np.linspace(0, batch, workers + 1).astype(int)
-    blocks = [slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
-    if len(blocks) == 1:
-        _neuron_rows(spec, a, dead, out, blocks[0])
-        return out
-    with ThreadPoolExecutor(max_workers=len(blocks)) as pool:
-        for future in [pool.submit(_neuron_rows, spec, a, dead, out, rows) for rows in blocks]:
-            future.result()
-    return out
-
-
-def _threads() -> int:
-    """Worker threads for the neuron loop: the CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
-def run_neurons(spec: SimNeuron, a: np.ndarray, dead: Optional[np.ndarray] = None) -> np.ndarray:
-    """Run one neuron group over the synaptic input ``a`` (``[B, *shape, T]``) from the reset state; int8 spikes.
-
-    ``dead`` (``[B, T]`` bool, optional) marks steps before the Lava run starts: the neuron keeps its
-    initial state there and sends nothing.
-    """
-    out = _run_neurons_tm(spec, np.moveaxis(np.asarray(a, dtype=np.int64), -1, 0),
-                          None if dead is None else np.asarray(dead).T)
-    return np.moveaxis(out, 0, -1)
+    steps = len(active)
+    used = sorted({(t - lag) % steps for t in range(1 if restart else 0, steps)} & {t for t in range(steps) if active[t]})
+    chosen = sorted({alias[t] for t in used})
+    slot = np.full(steps, -1, np.int64)
+    for t in used:
+        slot[t] = chosen.index(alias[t])
+    if chosen and chosen[-1] - chosen[0] + 1 == len(chosen):
+        return slice(chosen[0], chosen[-1] + 1), slot  # a view, no copy
+    return chosen, slot
 
 
 def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: int = 0,
@@ -318,8 +333,9 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
     x : np.ndarray
         Integer input ``[batch, *input_shape, T]`` (torch order), one sample per batch row. The rows are
         the consecutive samples of one Lava run that starts at step 1 and is followed by zero input. For
-        networks of TERNARY layers the samples are independent; a stock ``LIFReset`` layer, whose window
-        is shifted by its netx reset offset, also sees its neighbours (exactly as in Lava).
+        networks of TERNARY layers the samples are independent (slices of the batch run on threads); a
+        stock ``LIFReset`` layer, whose window is shifted by its netx reset offset, also sees its
+        neighbours (exactly as in Lava).
     input_message_bits : int
         Message bits of the input (0: the first synapse sees ``x != 0``, as Lava with binary input).
     timing : Timing or None
@@ -339,33 +355,108 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
         raise ValueError(f"x: sample shape {x.shape[1:-1]} does not fit the network input {expected}")
     timing = timing or default_timing(layers)
     batch, steps = x.shape[0], x.shape[-1]
+    x3 = np.ascontiguousarray(x.reshape((batch, -1, steps)), dtype=np.int64)
+    neuron_layers = [l for l in layers if l.neuron is not None]
+    kept = [l for l in neuron_layers if record == "all" or l is neuron_layers[-1]]
+    recs = [np.empty((batch, steps, l.num_neurons), np.int8) for l in kept]
+    run = functools.partial(_run_layers, layers, timing, kept, input_message_bits <= 0)
+    workers = _workers(batch * steps * sum(l.num_neurons for l in neuron_layers))
+    if workers == 1 or not all(l.neuron.restart for l in neuron_layers):
+        run(x3, recs)
+    else:
+        # TERNARY samples are independent: each thread runs a slice of the batch through all layers
+        bounds = np.linspace(0, batch, workers + 1).astype(int)
+        with _torch_threads(1):
+            jobs = [_pool(workers).submit(run, x3[lo:hi], [r[lo:hi] for r in recs])
+                    for lo, hi in zip(bounds[:-1], bounds[1:])]
+            for job in jobs:
+                job.result()
+    spikes = [np.moveaxis(r.reshape((batch, steps) + tuple(l.out_shape)), 1, -1) for l, r in zip(kept, recs)]
+    return SimResult(layers=kept, spikes=spikes)
+
+
+def _run_layers(layers: Sequence[SimLayer], timing: Timing, kept: Sequence[SimLayer], binary: bool, x: np.ndarray,
+                recs: Sequence[np.ndarray]) -> None:
+    """Run int64 input ``x`` (``[B, N_in, T]``; ``binary``: Lava sees ``x != 0``) through all layers.
+
+    The spikes of the ``kept`` layers are written to ``recs`` (int8 ``[B, T, N]``).
+    """
+    batch, size, steps = x.shape
     # layers with a phase run (in Lava) before their first reset and past the last sample: simulate those
     # steps in zero-input samples around the batch (steps before the run starts are dead)
     pad = -(-max(timing.phase) // steps)
-    msgs = np.moveaxis(x.astype(np.int64).reshape((batch,) + tuple(expected) + (steps,)), -1, 0)
-    if pad:
-        zeros = np.zeros((steps, pad) + tuple(expected), np.int64)
-        msgs = np.concatenate([zeros, msgs, zeros], axis=1)
-    stream_step = (np.arange(msgs.shape[1])[None, :] - pad) * steps + np.arange(steps)[:, None]
-    bits = int(input_message_bits)
-    result = SimResult(layers=[])
-    neuron_layers = [l for l in layers if l.neuron is not None]
+    in_max = 1.0 if binary else float(max(x.max(initial=0), -x.min(initial=0)))
+    msgs = np.zeros((steps, batch + 2 * pad, size), np.float32 if in_max < EXACT_FLOAT32 else np.int64)
+    active, same = np.empty(steps, np.bool_), np.empty(steps, np.bool_)
+    kernel.time_major(x, binary, msgs[:, pad:pad + batch], active, same)
+    alias = list(range(steps))
+    for t in range(1, steps):
+        alias[t] = alias[t - 1] if same[t] else t
+    nobody = np.zeros((0, steps, 0), np.int8)
     for layer, lag, phase in zip(layers, timing.lag, timing.phase):
         if layer.kind == "flatten":
-            msgs = msgs.reshape(msgs.shape[:2] + (-1,))
             continue
-        seen = msgs if bits > 0 else (msgs != 0).astype(np.int8)
-        a = _synapse_tm(layer, _lagged(seen, lag))
-        if not layer.neuron.restart and a.size and np.abs(a).max() >= STOCK_EXACT_INPUT:
+        frames, slot = _frames(layer.neuron.restart, lag, active, alias)
+        m = msgs[frames]
+        acc = _received(layer, *_sums(layer, m.reshape(m.shape[:2] + tuple(layer.in_shape)), in_max))
+        if not layer.neuron.restart and acc.size and np.abs(acc).max() >= STOCK_EXACT_INPUT:
             log.warning("layer %d: synaptic input %d reaches 2**24; Lava's stock LIF shifts it in int32 and may "
-                        "wrap where this simulator does not", layer.index, int(np.abs(a).max()))
-        spikes = _run_neurons_tm(layer.neuron, a, (stream_step + phase < 0) if pad else None)
-        if record == "all" or layer is neuron_layers[-1]:
-            result.layers.append(layer)
-            result.spikes.append(np.ascontiguousarray(np.moveaxis(spikes[:, pad:pad + batch], 0, -1)))
-        msgs = spikes
-        bits = layer.neuron.message_bits
-    return result
+                        "wrap where this simulator does not", layer.index, int(np.abs(acc).max()))
+        rec = recs[kept.index(layer)] if layer in kept else nobody.reshape(0, steps, layer.num_neurons)
+        msgs = _scratch(layer.index, (steps, msgs.shape[1], layer.num_neurons))
+        active = kernel.run_group(layer.group, acc, slot, lag=lag, phase=phase, pad=pad, rec=rec, nxt=msgs)
+        in_max, alias = 1.0, range(steps)
+
+
+class _Scratch(threading.local):
+    """Per-thread reusable float32 message buffers: fresh multi-MB arrays cost page faults on every call."""
+
+    def __init__(self) -> None:
+        self.buffers: Dict[int, np.ndarray] = {}
+
+
+_SCRATCH = _Scratch()
+
+
+def _scratch(key: int, shape: Tuple[int, ...]) -> np.ndarray:
+    """An uninitialised float32 array of ``shape`` for this thread, reused across calls up to :data:`SCRATCH_BYTES`."""
+    size = int(np.prod(shape))
+    buf = _SCRATCH.buffers.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, np.float32)
+        if size * 4 <= SCRATCH_BYTES:
+            _SCRATCH.buffers[key] = buf
+    return buf[:size].reshape(shape)
+
+
+def _workers(work: int) -> int:
+    """Threads for a simulation of ``work`` neuron steps: the CPUs this process may use, one per chunk of work."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, work // PARALLEL_STEPS))
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One process-wide thread pool for the batch slices (created on first use)."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lava-ternary-sim")
+    return _POOL
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch's kernels on ``n`` intra-op threads (our threads already share out the CPUs); restore after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def default_timing(layers: Sequence[SimLayer]) -> Timing:
@@ -389,13 +480,6 @@ def default_timing(layers: Sequence[SimLayer]) -> Timing:
         producer = phase
         position += 1
     return Timing(phase=tuple(phases), lag=tuple(lags))
-
-
-def conv_matrix(layer: SimLayer) -> np.ndarray:
-    """The ``(out_size, in_size)`` integer matrix of a convolution: its response to every one-hot input."""
-    size = int(np.prod(layer.in_shape))
-    basis = np.eye(size, dtype=np.int64).reshape((1, size) + tuple(layer.in_shape))
-    return _conv(layer, basis).reshape(size, -1).T.copy()
 
 
 def lava_dense_weights(weight: np.ndarray) -> Tuple[np.ndarray, int]:
@@ -498,14 +582,11 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
             weight = spec.weight
             if spec.type == "pool":
                 weight = np.broadcast_to(weight, (in_shape[0], 1) + weight.shape[2:]).copy()
-            conv = SimLayer(kind="conv", weight=weight, stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups,
-                            **fields)
-            if int(np.prod(in_shape)) * int(np.prod(shape)) <= MAX_CONV_MATRIX:
-                conv = dataclasses.replace(conv, matrix=conv_matrix(conv))
-            layers.append(conv)
+            layers.append(SimLayer(kind="conv", weight=weight, stride=spec.stride, padding=spec.padding,
+                                   dilation=spec.dilation, groups=spec.groups, **fields))
     if not any(l.neuron is not None for l in layers):
         raise NetxFormatError(net.path, None, "layer", "the network has no neuron layer to simulate")
-    return layers
+    return [layer.precompute() for layer in layers]
 
 
 def predictions(output: np.ndarray, skip: int = 0, population: int = 1) -> np.ndarray:

@@ -1,0 +1,179 @@
+"""The simulator's compiled neuron loop: :func:`lava_ternary.fixed.step` over ``[T, B, N]``, one fused pass.
+
+numba compiles the integer step of :mod:`lava_ternary.fixed` (the same functions the Lava ``fixed_pt``
+model runs on arrays) into a loop over batch rows, steps and neurons. One pass reads the synaptic
+input and writes the spikes twice: as the next layer's float32 messages (time-major ``[T, B, N]``)
+and, when recorded, as int8 ``[B, T, N]``. The loop releases the GIL, so the simulator runs slices of
+a batch on threads.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from lava_ternary import fixed
+
+
+@dataclass(frozen=True)
+class GroupParams:
+    """Integer parameters of one neuron group (int64 arrays, one value per block of neurons) and its modes.
+
+    Parameters
+    ----------
+    i_decay, v_decay, vth, bias, v_init : np.ndarray
+        As :class:`lava_ternary.sim.SimNeuron`, one value per block of ``N // len(vth)`` consecutive
+        neurons (one block for a uniform layer, one per channel, or one per neuron).
+    soft_reset, binary : bool
+        Reset and spike modes.
+    restart : bool
+        The TERNARY reset step: window step 0 discards its input and sends nothing.
+    magnitude : bool
+        The group sends 0-bit messages: consumers see ``|s|`` (Lava casts the spike to ``bool``).
+    """
+
+    i_decay: np.ndarray
+    v_decay: np.ndarray
+    vth: np.ndarray
+    bias: np.ndarray
+    v_init: np.ndarray
+    soft_reset: bool
+    binary: bool
+    restart: bool
+    magnitude: bool
+
+
+def fixed_decay(amounts: np.ndarray) -> int:
+    """A decay worth compiling in as a constant, or -1: uniform, and leaving a power of two (or 0) of 4096.
+
+    Such a decay makes the integer step's multiplication a shift (or nothing) once LLVM sees the value;
+    other values stay runtime arguments, so random decays do not each compile a new loop.
+    """
+    if amounts.size == 0 or not (amounts == amounts[0]).all():
+        return -1
+    keep = fixed.DECAY_UNITY - int(amounts[0])
+    return int(amounts[0]) if keep & (keep - 1) == 0 else -1
+
+
+@functools.lru_cache(maxsize=None)
+def _group_loop(soft_reset: bool, binary: bool, magnitude: bool, i_const: int, v_const: int):
+    """The compiled loop for one combination of modes and constant decays (closure constants: branch-free).
+
+    The parameters hold one value per block of ``N // len(vth)`` consecutive neurons (a channel, the
+    whole layer, or one neuron), so that the inner loop over a block sees scalars and vectorises.
+    """
+
+    @njit(nogil=True)
+    def rows(acc, slot, lag, phase, i_decay, v_decay, vth, bias, v_init, restart, pad, nxt, rec, active):
+        steps = slot.shape[0]
+        batch = acc.shape[1]
+        n_neurons = nxt.shape[2]
+        size = n_neurons // vth.shape[0]
+        u = np.zeros(n_neurons, np.int64)
+        v = np.empty(n_neurons, np.int64)
+        silent = np.zeros(n_neurons, acc.dtype)
+        for b in range(batch):
+            u[:] = 0
+            for g in range(vth.shape[0]):
+                v[g * size:(g + 1) * size] = v_init[g]
+            row = b - pad
+            keep = 0 <= row < rec.shape[0]
+            for t in range(steps):
+                out = nxt[t, b]
+                if (restart and t == 0) or (b - pad) * steps + t + phase < 0:  # reset step, or before the run
+                    out[:] = 0
+                    if keep:
+                        rec[row, t] = 0
+                    continue
+                pos = b * steps + t - lag
+                src_b = pos // steps
+                k = slot[pos - src_b * steps] if 0 <= src_b < batch else -1
+                src = acc[k, src_b] if k >= 0 else silent
+                fired = 0
+                for g in range(vth.shape[0]):
+                    idec = i_const if i_const >= 0 else i_decay[g]
+                    vdec = v_const if v_const >= 0 else v_decay[g]
+                    th, bi = vth[g], bias[g]
+                    base = np.uint64(g * size)
+                    for i in range(size):
+                        n = base + np.uint64(i)  # unsigned: no negative-index wraparound, so LLVM vectorises
+                        u[n], v[n], s = fixed.step(u[n], v[n], np.int64(np.int32(src[n])), idec, vdec, th, bi,
+                                                   soft_reset, binary)
+                        out[n] = s  # float32: an int8 store here would stop the vectorisation
+                        fired |= s
+                if fired != 0:
+                    active[t] = True
+                if keep:
+                    rec[row, t] = out
+                if magnitude and fired != 0:
+                    out[:] = np.abs(out)
+
+    return rows
+
+
+def run_group(params: GroupParams, acc: np.ndarray, slot: np.ndarray, *, lag: int, phase: int, pad: int,
+              rec: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """Run one neuron group over a whole batch from its reset state.
+
+    Parameters
+    ----------
+    params : GroupParams
+        The group.
+    acc : np.ndarray
+        The synaptic input of the computed producer frames as the neurons receive it, ``[K, B, N]``:
+        float32 holding integers below ``2**24``, or int64 within the 32-bit channel.
+    slot : np.ndarray
+        ``(T,)`` int64: the row of ``acc`` holding producer step ``t``, or -1 where that step sends nothing
+        (or is never read).
+    lag : int
+        Steps between a producer's message and the consumer step that integrates it: consumer
+        ``(b, t)`` reads producer stream position ``b * T + t - lag`` (batch rows are consecutive samples).
+    phase : int
+        The group's window phase: window step ``t`` of row ``b`` is stream step ``(b - pad) * T + t + phase``;
+        steps before the Lava run starts (negative) hold the reset state and send nothing.
+    pad : int
+        Leading batch rows that are zero padding (not recorded).
+    rec : np.ndarray
+        int8 ``[B - 2 * pad, T, N]`` that receives the spikes (every entry is written), or ``[0, T, N]``
+        to record nothing.
+    nxt : np.ndarray
+        float32 ``[T, B, N]`` that receives the messages as consumers see them (every entry is written).
+
+    Returns
+    -------
+    np.ndarray
+        ``(T,)`` bool: steps at which some neuron of some row fired.
+    """
+    steps = slot.shape[0]
+    active = np.zeros(steps, np.bool_)
+    p = params
+    _group_loop(bool(p.soft_reset), bool(p.binary), bool(p.magnitude), fixed_decay(p.i_decay),
+                fixed_decay(p.v_decay))(
+        np.ascontiguousarray(acc), slot, int(lag), int(phase), p.i_decay, p.v_decay, p.vth, p.bias, p.v_init,
+        bool(p.restart), pad, nxt, rec, active)
+    return active
+
+
+@njit(nogil=True)
+def time_major(x, binary, msgs, active, same):
+    """``msgs[t, b, n] = x[b, n, t]`` (``x != 0`` if ``binary``), with ``active[t]`` (some message at step ``t``)
+    and ``same[t]`` (step ``t`` repeats step ``t - 1`` in every row), in one pass over the input."""
+    batch, size, steps = x.shape
+    active[:] = False
+    same[:] = True
+    same[0] = False
+    for b in range(batch):
+        for n in range(size):
+            prev = 0
+            for t in range(steps):
+                val = x[b, n, t]
+                if binary and val != 0:
+                    val = 1
+                msgs[t, b, n] = val
+                if val != 0:
+                    active[t] = True
+                if val != prev and t > 0:
+                    same[t] = False
+                prev = val
