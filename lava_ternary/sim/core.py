@@ -129,7 +129,7 @@ class SimLayer:
     groups: int = 1
     neuron: Optional[SimNeuron] = None
 
-    @property
+    @functools.cached_property
     def num_neurons(self) -> int:
         """Number of neurons of the layer (0 for flatten)."""
         return int(np.prod(self.out_shape)) if self.neuron is not None else 0
@@ -231,7 +231,7 @@ def _sums(layer: SimLayer, m: np.ndarray, in_max: float) -> Tuple[np.ndarray, fl
     :func:`_exact_dtype`), else (dense only) int64. Also returns the bound on ``|sum|`` that chose the
     precision.
     """
-    lead, size = m.shape[:2], int(np.prod(layer.out_shape))
+    lead, size = m.shape[:2], layer.num_neurons
     if layer.kind == "input":
         return np.asarray(m, dtype=np.int64).reshape(lead + (size,)), in_max
     bound = layer.weight_bound * in_max
@@ -301,7 +301,8 @@ def _group(spec: SimNeuron, shape: Tuple[int, ...], magnitude: bool) -> kernel.G
     i_decay, v_decay, vth, bias, v_init = (np.ascontiguousarray(vals.reshape(blocks, -1)[:, 0]) for vals in values)
     return kernel.GroupParams(i_decay=i_decay, v_decay=v_decay, vth=vth, bias=bias, v_init=v_init,
                               soft_reset=spec.soft_reset, binary=spec.binary, restart=spec.restart,
-                              magnitude=magnitude)
+                              magnitude=magnitude, i_const=kernel.fixed_decay(i_decay),
+                              v_const=kernel.fixed_decay(v_decay))
 
 
 def _frames(restart: bool, lag: int, active: Sequence[bool], alias: Sequence[int]) -> Tuple[slice | List[int], np.ndarray]:

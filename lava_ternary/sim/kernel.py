@@ -32,6 +32,8 @@ class GroupParams:
         The TERNARY reset step: window step 0 discards its input and sends nothing.
     magnitude : bool
         The group sends 0-bit messages: consumers see ``|s|`` (Lava casts the spike to ``bool``).
+    i_const, v_const : int
+        :func:`fixed_decay` of the decays: compiled in as constants where not -1.
     """
 
     i_decay: np.ndarray
@@ -43,6 +45,8 @@ class GroupParams:
     binary: bool
     restart: bool
     magnitude: bool
+    i_const: int = -1
+    v_const: int = -1
 
 
 def fixed_decay(amounts: np.ndarray) -> int:
@@ -149,8 +153,7 @@ def run_group(params: GroupParams, acc: np.ndarray, slot: np.ndarray, *, lag: in
     steps = slot.shape[0]
     active = np.zeros(steps, np.bool_)
     p = params
-    _group_loop(bool(p.soft_reset), bool(p.binary), bool(p.magnitude), fixed_decay(p.i_decay),
-                fixed_decay(p.v_decay))(
+    _group_loop(bool(p.soft_reset), bool(p.binary), bool(p.magnitude), p.i_const, p.v_const)(
         np.ascontiguousarray(acc), slot, int(lag), int(phase), p.i_decay, p.v_decay, p.vth, p.bias, p.v_init,
         bool(p.restart), pad, nxt, rec, active)
     return active
