@@ -248,6 +248,8 @@ def test_ternary_samples_are_independent_and_record_last(tmp_path):
     last = sim.simulate(layers, x, input_message_bits=2, record="last")
     assert len(last.spikes) == 1 and np.array_equal(last.output, full.output)
     assert full.spikes[0].dtype == np.int8 and np.count_nonzero(full.spikes[0] < 0) > 0
+    empty = sim.simulate(layers, x[:0], input_message_bits=2)
+    assert [a.shape for a in empty.spikes] == [(0, 8, 7), (0, 3, 7)]
 
 
 def test_pool_is_a_depthwise_conv_as_in_lava(tmp_path):

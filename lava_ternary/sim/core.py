@@ -356,7 +356,7 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
         raise ValueError(f"x: sample shape {x.shape[1:-1]} does not fit the network input {expected}")
     timing = timing or default_timing(layers)
     batch, steps = x.shape[0], x.shape[-1]
-    x3 = np.ascontiguousarray(x.reshape((batch, -1, steps)), dtype=np.int64)
+    x3 = np.ascontiguousarray(x.reshape((batch, int(np.prod(expected)), steps)), dtype=np.int64)
     neuron_layers = [l for l in layers if l.neuron is not None]
     kept = [l for l in neuron_layers if record == "all" or l is neuron_layers[-1]]
     recs = [np.empty((batch, steps, l.num_neurons), np.int8) for l in kept]
