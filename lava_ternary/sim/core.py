@@ -368,8 +368,9 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
         # TERNARY samples are independent: each thread runs a slice of the batch through all layers
         bounds = np.linspace(0, batch, workers + 1).astype(int)
         with _torch_threads(1):
-            jobs = [_pool(workers).submit(run, x3[lo:hi], [r[lo:hi] for r in recs])
-                    for lo, hi in zip(bounds[:-1], bounds[1:])]
+            jobs = [_pool(workers - 1).submit(run, x3[lo:hi], [r[lo:hi] for r in recs])
+                    for lo, hi in zip(bounds[1:-1], bounds[2:])]
+            run(x3[:bounds[1]], [r[:bounds[1]] for r in recs])  # the first slice on this thread
             for job in jobs:
                 job.result()
     spikes = [np.moveaxis(r.reshape((batch, steps) + tuple(l.out_shape)), 1, -1) for l, r in zip(kept, recs)]
