@@ -37,7 +37,7 @@ CONFIGS = {
 
 
 def lava_accuracy(run_dir: Path, dataset: str = "digits", root: Optional[str] = None,
-                  batch_size: int = SIM_BATCH) -> float:
+                  batch_size: int = SIM_BATCH, verify_checksums: bool = True) -> float:
     """Test accuracy of the exported ``model.net`` in the fast simulator, bit-exact with Lava ``fixed_pt``.
 
     :mod:`lava_ternary.sim` is checked spike for spike against Lava in ``tests/test_sim.py``; running
@@ -47,7 +47,8 @@ def lava_accuracy(run_dir: Path, dataset: str = "digits", root: Optional[str] = 
     """
     from lava_ternary.sim import core
     model, meta = checkpoint.load_model(run_dir / "best.pt")
-    test = data.load_split(dataset, "test", meta["timesteps"], signed=model.config["neuron"] != "binary", root=root)
+    test = data.load_split(dataset, "test", meta["timesteps"], signed=model.config["neuron"] != "binary", root=root,
+                           verify_checksums=verify_checksums)
     layers = core.compile_network(run_dir / "model.net")
     correct = 0
     for start in range(0, len(test), batch_size):
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="digits", choices=sorted(CONFIGS),
                    help="digits (default, CPU), mnist (needs --data-root), cifar10 (VGG, needs --data-root and a GPU)")
     p.add_argument("--data-root", default=None, help="folder of the local datasets (MNIST/, cifar-10-batches-py/)")
+    p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
+                   help="do not check CIFAR files against torchvision's published md5 sums")
     p.add_argument("--device", default=None, help="override the configuration's device (e.g. cpu)")
     return p
 
@@ -125,13 +128,16 @@ def run_study(args: argparse.Namespace, device: str) -> int:
                             "--model", cfg["model"], "--device", device]
                 if args.data_root:
                     argv_run += ["--data-root", args.data_root]
+                if not args.verify_checksums:
+                    argv_run.append("--no-verify-checksums")
                 if args.train_limit:
                     argv_run += ["--train-limit", str(args.train_limit)]
                 if args.width:
                     argv_run += ["--width", str(args.width)]
                 result = train.train(train.build_parser().parse_args(argv_run))
                 runs.append({"neuron": neuron, "timesteps": t, "seed": seed,
-                             "test_accuracy": result["test_accuracy"], "lava_accuracy": lava_accuracy(run_dir, cfg["dataset"], args.data_root),
+                             "test_accuracy": result["test_accuracy"], "lava_accuracy": lava_accuracy(run_dir, cfg["dataset"], args.data_root,
+                                                            verify_checksums=args.verify_checksums),
                              "seconds_per_epoch": float(np.mean(result["seconds_per_epoch"]))})
                 print(runs[-1], flush=True)
                 if seed == 0:
@@ -139,7 +145,7 @@ def run_study(args: argparse.Namespace, device: str) -> int:
                     if t == timesteps[-1]:
                         model, _ = checkpoint.load_model(run_dir / "best.pt")
                         test = data.load_split(cfg["dataset"], "test", t, signed=neuron != "binary",
-                                               root=args.data_root)
+                                               root=args.data_root, verify_checksums=args.verify_checksums)
                         activity[neuron] = layer_activity(model, test.batch(range(min(200, len(test))))[0])
     write_json(out / f"study{cfg['suffix']}.json", {"runs": runs})
     lines = _table(runs, activity, cfg, timesteps, args.epochs, args.seeds)

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="digits", choices=data.DATASETS)
     p.add_argument("--data-root", default=None, help="folder of the local datasets (default $LAVA_TERNARY_DATA or ./data)")
+    p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
+                   help="do not check CIFAR files against torchvision's published md5 sums (re-packed copies)")
     p.add_argument("--model", default="digits-conv", choices=models.MODELS)
     p.add_argument("--width", type=int, default=None, help="base width of the model (model default if omitted)")
     p.add_argument("--population", type=int, default=10, help="output neurons per class")
@@ -223,11 +225,11 @@ def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
     from lava_ternary.netx import export_hdf5
     signed = args.neuron != "binary"
     train_set = data.load_split(args.dataset, "train", args.timesteps, args.encoding, signed,
-                                root=args.data_root, seed=args.seed)
+                                root=args.data_root, verify_checksums=args.verify_checksums, seed=args.seed)
     if args.train_limit:
         train_set.labels = train_set.labels[:args.train_limit]
     val_set = data.load_split(args.dataset, "val", args.timesteps, args.encoding, signed,
-                              root=args.data_root, seed=args.seed + 1)
+                              root=args.data_root, verify_checksums=args.verify_checksums, seed=args.seed + 1)
     info = train_set.info
 
     torch.manual_seed(args.seed)
@@ -308,7 +310,7 @@ def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
     if rank == 0 and result["finished"]:
         best_model, best_meta = checkpoint.load_model(out / "best.pt", device)
         test = evaluate(best_model, data.load_split(args.dataset, "test", args.timesteps, args.encoding, signed,
-                                                    root=args.data_root, seed=args.seed + 2),
+                                                    root=args.data_root, verify_checksums=args.verify_checksums, seed=args.seed + 2),
                         args.timesteps, args.logit_scale, device=device)
         netx_path = None
         if not args.no_export:
