@@ -334,9 +334,9 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
     x : np.ndarray
         Integer input ``[batch, *input_shape, T]`` (torch order), one sample per batch row. The rows are
         the consecutive samples of one Lava run that starts at step 1 and is followed by zero input. For
-        networks of TERNARY layers the samples are independent (slices of the batch run on threads); a
-        stock ``LIFReset`` layer, whose window is shifted by its netx reset offset, also sees its
-        neighbours (exactly as in Lava).
+        networks of TERNARY layers the samples are independent: slices of the batch run on threads, and
+        meanwhile torch's intra-op thread count is 1 (restored after). A stock ``LIFReset`` layer, whose
+        window is shifted by its netx reset offset, also sees its neighbours (exactly as in Lava).
     input_message_bits : int
         Message bits of the input (0: the first synapse sees ``x != 0``, as Lava with binary input).
     timing : Timing or None
