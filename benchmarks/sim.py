@@ -59,7 +59,7 @@ def main(argv=None) -> int:
             ours = sim.simulate(compiled, x, input_message_bits=bits)
             compile_s, sim_s = min(compile_s, middle - start), min(sim_s, time.perf_counter() - middle)
 
-    mismatches = int(sum(np.count_nonzero(a != b) for a, b in zip(ours.spikes, lava.spikes)))
+    mismatches = int(sum(np.count_nonzero(a != b) for a, b in zip(ours.spikes, lava.layers)))
     spikes = int(sum(np.count_nonzero(a) for a in ours.spikes))
     samples = int(x.shape[0])
     # steady state: Lava's run after its compile step (scaled to all samples), the simulator's simulate call

@@ -6,7 +6,9 @@ spikes every layer sends at step ``n*T + 1 + j`` are the torch block's output ``
 (slayer ``delay_shift`` included), so after reshaping the sink buffers to ``(N, C, [H, W], T)``
 Lava and torch are compared index for index: the per-layer latency shift is zero for TERNARY layers.
 
-:func:`run_lava` needs no torch; :func:`torch_layer_outputs` and :func:`compare` take torch outputs.
+:func:`run_lava` is the package's one Lava runner (it needs no torch); with ``phases`` it cuts stock
+layers at their own reset phases, as the fast simulator's reference does (:mod:`lava_ternary.sim.reference`).
+:func:`torch_layer_outputs` and :func:`compare` take torch outputs.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,15 +37,20 @@ class LavaRun:
         Per Lava layer, the spikes (int64) as ``(N, C, T)`` or ``(N, C, H, W, T)`` (torch order).
     layer_index : list of int
         The file's layer index of each entry of ``layers``.
-    build_s, run_s : float
-        Wall time to build the network and to compile and run it.
+    build_s : float
+        Wall time to build the network and its I/O processes.
+    compile_s : float
+        Wall time to compile and run the first step.
+    run_s : float
+        Wall time to run the remaining ``steps - 1`` steps.
     steps : int
-        Number of simulated steps (``N * T``).
+        Number of simulated steps (``N * T``, plus the zero steps that complete shifted windows).
     """
 
     layers: List[np.ndarray]
     layer_index: List[int]
     build_s: float
+    compile_s: float
     run_s: float
     steps: int
 
@@ -116,9 +123,13 @@ def default_message_bits(inputs: np.ndarray) -> int:
 
 
 def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", neuron_tag: Optional[str] = None,
-             input_message_bits: Optional[int] = None, chunk: Optional[int] = None,
-             progress: bool = False, hardware: bool = False) -> LavaRun:
+             input_message_bits: Optional[int] = None, phases: Optional[Sequence[int]] = None,
+             chunk: Optional[int] = None, progress: bool = False, hardware: bool = False) -> LavaRun:
     """Run ``inputs`` back to back through a netx file on ``Loihi2SimCfg``; return every layer's spikes.
+
+    This is the one Lava runner of the package: the parity checks against torch, ``deploy/run_lava.py``,
+    ``deploy/run_loihi.py`` and the simulator's reference (:func:`lava_ternary.sim.reference.run_lava`)
+    all call it.
 
     Parameters
     ----------
@@ -127,95 +138,126 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     inputs : np.ndarray
         Integer input ``(N, C, T)`` or ``(N, C, H, W, T)`` (torch order), sent as graded messages
         to the first layer's synapse. For a file whose first layer is an ``input`` layer with a
-        neuron, ``inputs`` are that neuron's synaptic input ``a_in`` (mantissa units).
+        neuron, ``inputs`` are that neuron's synaptic input ``a_in`` (mantissa units), fed one step late.
     tag : str
         ``select_tag`` of the run config (netx blocks exist only as ``fixed_pt``).
     neuron_tag : str, optional
         Model tag for the TERNARY neurons only (e.g. ``'floating_pt'``); default ``tag``.
     input_message_bits : int, optional
-        Message bits of the input; default from the input range (:func:`default_message_bits`).
+        Message bits of the input (0: Lava casts it to bool); default from the input range
+        (:func:`default_message_bits`).
+    phases : sequence of int, optional
+        Per Lava layer, the step at which its sample windows start: sample ``n`` of that layer is the
+        recorded steps ``n*T + 1 + phase .. n*T + T + phase`` (stock ``LIFReset`` layers restart at
+        netx's staggered offsets, see :func:`lava_ternary.sim.default_timing`). The run is extended
+        by ``max(phases)`` zero steps so every window is complete. Default 0 for every layer (torch's
+        layout, which :func:`compare` expects).
     chunk : int, optional
-        Steps per ``run`` call (progress granularity); default all steps at once.
+        Steps per ``run`` call after the first step (progress granularity); default all at once.
     progress : bool
         Show a tqdm progress bar.
     hardware : bool
         Use ``Loihi2HwCfg`` (needs Intel's Loihi 2 extension and a board; see ``deploy/run_loihi.py``).
+
+    Returns
+    -------
+    LavaRun
+        Every layer's spikes, cut into sample windows, and the wall times.
     """
     import lava_ternary  # noqa: F401  (Python 3.11 fix before lava is imported)
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer as Source
     from lava.lib.dl.netx.blocks.process import Input
 
     from lava_ternary.netx import Network
-    from lava_ternary.proc import TernaryCUBA
-    from lava_ternary.proc import models
-    from lava_ternary.proc.recorder import SpikeRecorder
 
     inputs = np.asarray(inputs)
     if inputs.dtype.kind == "f" and np.any(inputs != np.round(inputs)):
         raise ValueError("inputs: Lava takes integer inputs; quantise them first")
     inputs = inputs.astype(np.int64)
     samples, steps = inputs.shape[0], inputs.shape[-1]
-    total = samples * steps
     bits = default_message_bits(inputs) if input_message_bits is None else int(input_message_bits)
     start = time.perf_counter()
     net = Network(net_file, input_message_bits=bits, reset_interval=steps, reset_offset=0)
-    first = net.layers[0]
+    phases = [0] * len(net.layers) if phases is None else [int(p) for p in phases]
+    if len(phases) != len(net.layers) or min(phases) < 0:
+        raise ValueError(f"phases: expected {len(net.layers)} values >= 0 (one per Lava layer), got {phases}")
     if inputs.ndim == 5 and len(net.inp.shape) == 1:  # a dense-first net takes the torch flatten of (C, H, W)
         inputs = inputs.reshape(samples, -1, steps)
-    stream = _to_lava(inputs)
-    if isinstance(first, Input):
-        # the input neuron integrates its a_in in the same step (no synapse buffer): one step later
-        stream = np.roll(stream, 1, axis=-1)
-        target = first.neuron.a_in
-    else:
-        target = net.inp
-    if tuple(stream.shape[:-1]) != tuple(target.shape):
+    # the input neuron integrates its a_in in the same step (no synapse buffer): one step later
+    direct = int(isinstance(net.layers[0], Input))
+    target = net.layers[0].neuron.a_in if direct else net.inp
+    total = samples * steps + max(phases)
+    data = _to_lava(inputs)
+    if tuple(data.shape[:-1]) != tuple(target.shape):
         raise ValueError(f"inputs: sample shape {inputs.shape[1:-1]} does not fit the network input "
                          f"{tuple(target.shape)} (Lava order)")
+    stream = np.zeros(data.shape[:-1] + (total,), np.int64)
+    stream[..., direct:direct + samples * steps] = data[..., :total - direct]
+    recorded, build_s, compile_s, run_s = _run(net, stream, target, start, tag=tag, neuron_tag=neuron_tag,
+                                               chunk=chunk, progress=progress, hardware=hardware)
+    log.info("lava: %d steps in %.2f s (build %.2f s, first step %.2f s)", total, run_s, build_s, compile_s)
+    layers = [_from_lava(d[..., p:p + samples * steps].astype(np.int64), samples, steps)
+              for d, p in zip(recorded, phases)]
+    index = [spec.index for spec in net.spec if spec.type in ("input", "dense", "dense_rec", "conv", "pool")
+             and not (spec.type == "input" and spec.neuron is None)]
+    return LavaRun(layers=layers, layer_index=index[:len(layers)], build_s=build_s, compile_s=compile_s,
+                   run_s=run_s, steps=total)
+
+
+def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, neuron_tag: Optional[str],
+         chunk: Optional[int], progress: bool, hardware: bool) -> Tuple[List[np.ndarray], float, float, float]:
+    """Feed ``stream`` into ``target``, record every layer of ``net``; the recordings and the wall times.
+
+    ``start`` is when building began; returns ``(recorded, build_s, compile_s, run_s)`` with ``compile_s``
+    the first step (compilation included) and ``run_s`` the remaining steps.
+    """
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
+    from lava.proc.io.source import RingBuffer as Source
+
+    from lava_ternary.proc import TernaryCUBA
+    from lava_ternary.proc import models
+    from lava_ternary.proc.recorder import SpikeRecorder
+
+    total = stream.shape[-1]
     source = Source(data=stream)
     source.s_out.connect(target)
     folder = tempfile.mkdtemp(prefix="lava-ternary-run-")
-    sinks = []
-    for index, layer in enumerate(net.layers):
-        sink = SpikeRecorder(shape=layer.out.shape, steps=total, path=os.path.join(folder, f"layer{index}.npy"))
-        layer.out.connect(sink.a_in)
-        sinks.append(sink)
-    build_s = time.perf_counter() - start
-    exceptions = {}
-    if neuron_tag is not None and neuron_tag != tag:
-        exceptions[TernaryCUBA] = {"fixed_pt": models.PyTernaryCUBAModelFixed,
-                                   "floating_pt": models.PyTernaryCUBAModelFloat}[neuron_tag]
-    run_cfg = (Loihi2HwCfg if hardware else Loihi2SimCfg)(select_tag=tag, exception_proc_model_map=exceptions)
-    step = total if chunk is None else max(1, int(chunk))
-    start = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=total, unit="step", desc="lava")
     try:
-        done = 0
-        while done < total:
-            n = min(step, total - done)
-            net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
-            done += n
+        sinks = []
+        for index, layer in enumerate(net.layers):
+            sink = SpikeRecorder(shape=layer.out.shape, steps=total, path=os.path.join(folder, f"layer{index}.npy"))
+            layer.out.connect(sink.a_in)
+            sinks.append(sink)
+        build_s = time.perf_counter() - start
+        exceptions = {}
+        if neuron_tag is not None and neuron_tag != tag:
+            exceptions[TernaryCUBA] = {"fixed_pt": models.PyTernaryCUBAModelFixed,
+                                       "floating_pt": models.PyTernaryCUBAModelFloat}[neuron_tag]
+        run_cfg = (Loihi2HwCfg if hardware else Loihi2SimCfg)(select_tag=tag, exception_proc_model_map=exceptions)
+        step = total if chunk is None else max(1, int(chunk))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="step", desc="lava")
+        try:
+            done, compile_s = 0, 0.0
+            start = time.perf_counter()
+            while done < total:
+                n = 1 if done == 0 else min(step, total - done)
+                net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
+                done += n
+                if done == 1:
+                    compile_s, start = time.perf_counter() - start, time.perf_counter()
+                if bar is not None:
+                    bar.update(n)
+            run_s = time.perf_counter() - start
+        finally:
+            net.stop()
             if bar is not None:
-                bar.update(n)
-    finally:
-        net.stop()
-        if bar is not None:
-            bar.close()
-    try:
-        data = [sink.read() for sink in sinks]
+                bar.close()
+        return [sink.read() for sink in sinks], build_s, compile_s, run_s
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    run_s = time.perf_counter() - start
-    log.info("lava: %d steps in %.2f s (build %.2f s)", total, run_s, build_s)
-    layers = [_from_lava(d.astype(np.int64), samples, steps) for d in data]
-    index = [spec.index for spec in net.spec if spec.type in ("input", "dense", "dense_rec", "conv", "pool")
-             and not (spec.type == "input" and spec.neuron is None)]
-    return LavaRun(layers=layers, layer_index=index[:len(layers)], build_s=build_s, run_s=run_s, steps=total)
 
 
 def torch_layer_outputs(blocks: Sequence[Any], x: Any) -> List[np.ndarray]:

@@ -118,3 +118,14 @@ def test_floating_point_model_within_stated_tolerance(tmp_path):
     assert sum(result.spikes) > 1000
     assert result.total_mismatches <= 0.01 * slots
     assert result.classes_equal >= 0.95 * SAMPLES
+
+
+def test_phases_must_name_every_lava_layer(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "dense.net"
+    export_hdf5(build("dense", "ternary"), path)
+    x = np.zeros((2, 64, 3), dtype=np.int64)
+    with pytest.raises(ValueError, match="phases: expected 2 values"):
+        parity.run_lava(path, x, phases=[0])
+    with pytest.raises(ValueError, match="phases: expected 2 values"):
+        parity.run_lava(path, x, phases=[0, -1])

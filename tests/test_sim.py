@@ -83,7 +83,7 @@ def assert_same_as_lava(path, x, bits):
     """Simulator and Lava give identical spikes in every layer; return the total spike count."""
     layers = sim.compile_network(path)
     ours = sim.simulate(layers, x, input_message_bits=bits)
-    lava = run_lava(path, x, input_message_bits=bits, layers=layers).spikes
+    lava = run_lava(path, x, input_message_bits=bits, layers=layers).layers
     assert len(ours.spikes) == len(lava)
     for layer, a, b in zip(ours.layers, ours.spikes, lava):
         assert a.shape == b.shape, f"layer {layer.index}"
