@@ -327,7 +327,7 @@ def test_compiled_loop_is_the_numpy_step(tmp_path, layout, decays, mode, reset):
     path = write_net(tmp_path / "n.net", [dict(type="input", shape=[2, 3, 3]), first,
                                           dict(type="flatten", shape=[36, 1, 1]), dense(5, 36, rng, neuron={})])
     layers = sim.compile_network(path)
-    assert layers[0].group.vth.size == {"uniform": 1, "per-channel": 4, "per-neuron": 36}[layout]
+    assert layers[0].neuron.vth.size == {"uniform": 1, "per-channel": 4, "per-neuron": 36}[layout]
     x = rng.integers(-16, 17, (7, 2, 3, 3, 6))
     got = sim.simulate(layers, x, input_message_bits=6)
     expected = _step_reference(sim.synapse(layers[0], x), n,

@@ -57,7 +57,9 @@ _POOL: Optional[ThreadPoolExecutor] = None
 
 @dataclass(frozen=True)
 class SimNeuron:
-    """Integer neuron parameters of one layer, already broadcastable to the layer's (C,H,W) or (N,) shape.
+    """Integer neuron parameters of one layer: int64 arrays with one value per block of ``N // len(vth)``
+    consecutive neurons in torch order (one block for a uniform layer, one per channel, or one per neuron),
+    so that :mod:`lava_ternary.sim.kernel` sees scalars inside a block.
 
     Parameters
     ----------
@@ -145,11 +147,6 @@ class SimLayer:
         return self.weight.astype(np.float32)
 
     @functools.cached_property
-    def group(self) -> kernel.GroupParams:
-        """The neuron group's parameters for :func:`lava_ternary.sim.kernel.run_group`."""
-        return _group(self.neuron, self.out_shape, self.neuron.message_bits <= 0)
-
-    @functools.cached_property
     def matrix(self) -> Optional[np.ndarray]:
         """A small convolution unrolled into its float32 ``(in_size, out_size)`` matrix (one product beats a
         convolution call there), else None."""
@@ -160,11 +157,9 @@ class SimLayer:
         return _conv(self, basis, self.weight.astype(np.float64)).reshape(size, out).astype(np.float32)
 
     def precompute(self) -> "SimLayer":
-        """Compute the cached per-layer arrays now (at compile time) rather than in the first simulation."""
-        if self.neuron is not None and self.kind != "input":
-            _ = self.group, self.weight_bound, self.weight_f32, self.matrix
-        elif self.neuron is not None:
-            _ = self.group
+        """Compute the cached weight arrays now (at compile time) rather than in the first simulation."""
+        if self.weight is not None:
+            _ = self.weight_bound, self.weight_f32, self.matrix
         return self
 
 
@@ -291,18 +286,13 @@ def synapse(layer: SimLayer, m: np.ndarray) -> np.ndarray:
     return np.moveaxis(a.reshape(m.shape[:2] + tuple(layer.out_shape)), 0, -1)
 
 
-def _group(spec: SimNeuron, shape: Tuple[int, ...], magnitude: bool) -> kernel.GroupParams:
-    """The kernel's parameters of a neuron group of ``shape``: one value per layer, per channel or per neuron."""
-    values = [np.broadcast_to(np.asarray(x, np.int64), shape).reshape(-1)
-              for x in (spec.i_decay, spec.v_decay, spec.vth, spec.bias, spec.v_init)]
-    size = values[0].size
+def _blocks(values: Sequence[np.ndarray], shape: Tuple[int, ...]) -> List[np.ndarray]:
+    """Parameters broadcastable to ``shape`` as one value per block: per layer, per channel, or per neuron."""
+    flat = [np.broadcast_to(np.asarray(x, np.int64), shape).reshape(-1) for x in values]
+    size = int(np.prod(shape))
     blocks = next(g for g in (1, shape[0], size)
-                  if all((vals.reshape(g, -1) == vals.reshape(g, -1)[:, :1]).all() for vals in values))
-    i_decay, v_decay, vth, bias, v_init = (np.ascontiguousarray(vals.reshape(blocks, -1)[:, 0]) for vals in values)
-    return kernel.GroupParams(i_decay=i_decay, v_decay=v_decay, vth=vth, bias=bias, v_init=v_init,
-                              soft_reset=spec.soft_reset, binary=spec.binary, restart=spec.restart,
-                              magnitude=magnitude, i_const=kernel.fixed_decay(i_decay),
-                              v_const=kernel.fixed_decay(v_decay))
+                  if all((vals.reshape(g, -1) == vals.reshape(g, -1)[:, :1]).all() for vals in flat))
+    return [np.ascontiguousarray(vals.reshape(blocks, -1)[:, 0]) for vals in flat]
 
 
 def _frames(restart: bool, lag: int, active: Sequence[bool], alias: Sequence[int]) -> Tuple[slice | List[int], np.ndarray]:
@@ -406,7 +396,7 @@ def _run_layers(layers: Sequence[SimLayer], timing: Timing, kept: Sequence[SimLa
                         "wrap where this simulator does not", layer.index, int(np.abs(acc).max()))
         rec = recs[kept.index(layer)] if layer in kept else nobody.reshape(0, steps, layer.num_neurons)
         msgs = _scratch(layer.index, (steps, msgs.shape[1], layer.num_neurons))
-        active = kernel.run_group(layer.group, acc, slot, lag=lag, phase=phase, pad=pad, rec=rec, nxt=msgs)
+        active = kernel.run_group(layer.neuron, acc, slot, lag=lag, phase=phase, pad=pad, rec=rec, nxt=msgs)
         in_max, alias = 1.0, range(steps)
 
 
@@ -522,16 +512,17 @@ def _neuron(layer, shape: Tuple[int, ...], path: str) -> SimNeuron:
     p = spec.params
     # netx gives an input layer's bias to Input.transform, never to its neuron
     bias = np.zeros((), np.int64) if layer.bias is None or layer.type == "input" else _per_channel(layer.bias, shape)
-    common = dict(i_decay=_per_channel(p["iDecay"], shape), v_decay=_per_channel(p["vDecay"], shape),
-                  vth=_per_channel(p["vThMant"], shape), bias=np.left_shift(bias, BIAS_EXP))
-    if spec.is_ternary:
-        return SimNeuron(v_init=_per_channel(spec.v_init, shape), soft_reset=spec.soft_reset, binary=spec.binary,
-                         message_bits=spec.message_bits, restart=True, kind="TERNARY", **common)
-    if spec.type in ("CUBA", "LOIHI"):
-        return SimNeuron(v_init=np.zeros((), np.int64), soft_reset=False, binary=True,
-                         message_bits=spec.message_bits, restart=False, kind=spec.type, **common)
-    raise NetxFormatError(path, layer.index, "neuron/type",
-                          f"the simulator runs TERNARY, CUBA and LOIHI neurons, not {spec.type!r}")
+    ternary = spec.is_ternary
+    if not ternary and spec.type not in ("CUBA", "LOIHI"):
+        raise NetxFormatError(path, layer.index, "neuron/type",
+                              f"the simulator runs TERNARY, CUBA and LOIHI neurons, not {spec.type!r}")
+    v_init = _per_channel(spec.v_init, shape) if ternary else np.zeros((), np.int64)
+    i_decay, v_decay, vth, bias, v_init = _blocks(
+        [_per_channel(p["iDecay"], shape), _per_channel(p["vDecay"], shape), _per_channel(p["vThMant"], shape),
+         np.left_shift(bias, BIAS_EXP), v_init], shape)
+    return SimNeuron(i_decay=i_decay, v_decay=v_decay, vth=vth, bias=bias, v_init=v_init,
+                     soft_reset=spec.soft_reset if ternary else False, binary=spec.binary if ternary else True,
+                     message_bits=spec.message_bits, restart=ternary, kind="TERNARY" if ternary else spec.type)
 
 
 def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],

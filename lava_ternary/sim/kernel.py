@@ -9,44 +9,11 @@ a batch on threads.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from lava_ternary import fixed
-
-
-@dataclass(frozen=True)
-class GroupParams:
-    """Integer parameters of one neuron group (int64 arrays, one value per block of neurons) and its modes.
-
-    Parameters
-    ----------
-    i_decay, v_decay, vth, bias, v_init : np.ndarray
-        As :class:`lava_ternary.sim.SimNeuron`, one value per block of ``N // len(vth)`` consecutive
-        neurons (one block for a uniform layer, one per channel, or one per neuron).
-    soft_reset, binary : bool
-        Reset and spike modes.
-    restart : bool
-        The TERNARY reset step: window step 0 discards its input and sends nothing.
-    magnitude : bool
-        The group sends 0-bit messages: consumers see ``|s|`` (Lava casts the spike to ``bool``).
-    i_const, v_const : int
-        :func:`fixed_decay` of the decays: compiled in as constants where not -1.
-    """
-
-    i_decay: np.ndarray
-    v_decay: np.ndarray
-    vth: np.ndarray
-    bias: np.ndarray
-    v_init: np.ndarray
-    soft_reset: bool
-    binary: bool
-    restart: bool
-    magnitude: bool
-    i_const: int = -1
-    v_const: int = -1
 
 
 def fixed_decay(amounts: np.ndarray) -> int:
@@ -117,14 +84,15 @@ def _group_loop(soft_reset: bool, binary: bool, magnitude: bool, i_const: int, v
     return rows
 
 
-def run_group(params: GroupParams, acc: np.ndarray, slot: np.ndarray, *, lag: int, phase: int, pad: int,
+def run_group(neuron, acc: np.ndarray, slot: np.ndarray, *, lag: int, phase: int, pad: int,
               rec: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     """Run one neuron group over a whole batch from its reset state.
 
     Parameters
     ----------
-    params : GroupParams
-        The group.
+    neuron : lava_ternary.sim.SimNeuron
+        The group: per-block parameters and modes (0 ``message_bits``: consumers see ``|s|``, as Lava
+        casts the spike to ``bool``).
     acc : np.ndarray
         The synaptic input of the computed producer frames as the neurons receive it, ``[K, B, N]``:
         float32 holding integers below ``2**24``, or int64 within the 32-bit channel.
@@ -152,8 +120,9 @@ def run_group(params: GroupParams, acc: np.ndarray, slot: np.ndarray, *, lag: in
     """
     steps = slot.shape[0]
     active = np.zeros(steps, np.bool_)
-    p = params
-    _group_loop(bool(p.soft_reset), bool(p.binary), bool(p.magnitude), p.i_const, p.v_const)(
+    p = neuron
+    _group_loop(bool(p.soft_reset), bool(p.binary), p.message_bits <= 0, fixed_decay(p.i_decay),
+                fixed_decay(p.v_decay))(
         np.ascontiguousarray(acc), slot, int(lag), int(phase), p.i_decay, p.v_decay, p.vth, p.bias, p.v_init,
         bool(p.restart), pad, nxt, rec, active)
     return active
