@@ -4,15 +4,24 @@ They compose slayer's abstract blocks (``slayer.block.base``) with the :class:`A
 mixin, as ``slayer.block.cuba`` does with ``AbstractCuba``, and keep its constructor conventions
 (``neuron_params`` dict, ``weight_scale``, ``weight_norm``, ``pre_hook_fx`` defaulting to the neuron's
 8-bit quantiser, ``delay``, ``delay_shift``, ``count_log``). Differences, all for ternary spikes and
-deployment: event counts and persistent-state resets count -1 spikes too; weighted blocks take
-``bias=True`` (per output channel, added to the voltage every step) and fold the amplitude of the
-neuron that feeds them (:mod:`lava_ternary.fold`); ``input_shape=(C, H, W)`` (or :func:`fold.link`, or
-a ``state_dict`` saved after a forward pass) fixes every shape, so ``export_hdf5`` needs no forward
-pass (lava-dl issue #179).
+deployment:
+
+* event counts and persistent-state resets count -1 spikes too;
+* weighted blocks (Dense, Conv, Pool, Affine) take ``bias=True`` (per output channel, added to the
+  voltage every step) and ``input_amplitude='layer'`` or ``'channel'``: the learnable amplitude ``a``
+  of the spikes the block receives, folded into its own 8-bit weights ``quantize_8bit(a · W)``
+  (:mod:`lava_ternary.fold`); neurons emit plain ``b``, so no call links blocks;
+* ``delay=True`` (Dense only) is the learnable axonal delay where netx puts it: on the layer's
+  synaptic input per output neuron (Lava's ``DelayDense``), integer in training as deployed;
+* ``input_shape=(C, H, W)`` (or :func:`propagate_shapes`, or a ``state_dict`` saved after a forward
+  pass) fixes every shape, so ``export_hdf5`` needs no forward pass (lava-dl issue #179).
+
+Each block's ``export_hdf5(group)`` writes exactly the layer group that
+:func:`lava_ternary.netx.export_hdf5` writes for it, so lava-dl's per-block export loop works as is.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import h5py
 import numpy as np
@@ -24,11 +33,25 @@ from lava.lib.dl.slayer.utils import quantize
 
 from lava_ternary import fixed
 from lava_ternary.fold import fold_amplitude, folded_weight
-from lava_ternary.neuron import MAX_BIAS_MANT, W_SCALE, Ternary, _channel_view
+from lava_ternary.neuron import AMPLITUDE_MIN, AMPLITUDE_SHAPES, MAX_BIAS_MANT, W_SCALE, Ternary
 
-__all__ = ["AbstractTernary", "Input", "Dense", "Conv", "Pool", "Flatten", "Average", "Affine", "event_rate"]
+__all__ = ["AbstractTernary", "Input", "Dense", "Conv", "Pool", "Flatten", "Average", "Affine", "event_rate",
+           "propagate_shapes"]
 
 MAX_DELAY = 62
+
+
+def propagate_shapes(blocks: Iterable[torch.nn.Module]) -> None:
+    """Fix each block's unknown shape from the block before it (a Conv after a Conv of known shape, a Flatten).
+
+    Only shapes, for ``export_hdf5`` without a forward pass; the blocks compute the same function
+    with or without it (a forward pass fixes the same shapes).
+    """
+    previous = None
+    for block in blocks:
+        if hasattr(block, "infer_shape"):
+            block.infer_shape(previous)
+        previous = getattr(block, "known_shape", None)
 
 
 def event_rate(x: torch.Tensor) -> torch.Tensor:
@@ -51,30 +74,40 @@ def _shape_or_raise(shape: Optional[Sequence[int]], block: torch.nn.Module) -> n
     """The shape as int64, or a ValueError that says how to make it known."""
     if shape is None:
         raise ValueError(f"{type(block).__name__}: shape unknown; pass input_shape=(C, H, W), call "
-                         f"lava_ternary.fold.link(blocks) after a block of known shape, or run one forward pass")
+                         f"lava_ternary.block.propagate_shapes(blocks), or run one forward pass")
     return np.array(shape, dtype=np.int64)
 
 
-class _Ternarize(torch.autograd.Function):
-    """``b = sign(x)`` for ``x = a·b`` (exact, ``a > 0``), differentiated as ``x / a``.
+class _IntegerDelay(torch.autograd.Function):
+    """Shift ``(N, C, ..., T)`` along time by the integer part of a per-channel delay ``(C,)`` (zeros shift in).
 
-    So ``dL/dx = dL/db / a`` and the amplitude term ``-dL/db · x / a²`` cancels the one that reaches
-    ``a`` through ``x = a·b``: ``a`` learns only through the folded weight, as in the deployed network.
+    The gradient with respect to the delay is slayer's (``axon.delay``): the output's backward
+    difference times the output gradient, summed over batch, space and time.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, amplitude: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, amplitude)
-        return torch.sign(x)
+    def forward(ctx, x: torch.Tensor, delay: torch.Tensor) -> torch.Tensor:
+        steps = delay.detach().to(torch.int64)
+        out = _shift(x, steps)
+        ctx.save_for_backward(out, steps)
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, amplitude = ctx.saved_tensors
-        grad_x = grad / amplitude
-        grad_amplitude = None
-        if ctx.needs_input_grad[1]:
-            grad_amplitude = (-(grad_x * x) / amplitude).sum_to_size(amplitude.shape)
-        return (grad_x if ctx.needs_input_grad[0] else None), grad_amplitude
+        out, steps = ctx.saved_tensors
+        grad_x = _shift(grad, -steps)
+        diff = torch.nn.functional.pad(out, (1, 0))[..., :-1] - out
+        grad_delay = (grad * diff).transpose(0, 1).reshape(out.shape[1], -1).sum(dim=1)
+        return grad_x, grad_delay
+
+
+def _shift(x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """``y[:, c, ..., t] = x[:, c, ..., t - steps[c]]`` (zero outside ``0..T-1``)."""
+    time = x.shape[-1]
+    index = torch.arange(time, device=x.device) - steps.to(x.device).reshape((1, -1) + (1,) * (x.dim() - 2))
+    valid = (index >= 0) & (index < time)
+    gathered = x.gather(-1, index.clamp(0, time - 1).expand(x.shape).contiguous())
+    return gathered * valid
 
 
 class _ShapeState:
@@ -91,65 +124,52 @@ class _ShapeState:
 
 
 class AbstractTernary(torch.nn.Module):
-    """Mixin that gives a slayer abstract block a :class:`Ternary` neuron, bias and amplitude folding.
+    """Mixin that gives a slayer abstract block a :class:`Ternary` neuron, bias and its input's amplitude.
 
-    Extra keyword arguments (removed before the slayer base sees them): ``bias`` (bool, weighted
-    blocks) and ``input_shape`` (torch-order shape of the block input without batch and time).
+    Extra keyword arguments of weighted blocks (removed before the slayer base sees them): ``bias``
+    (bool), ``input_amplitude`` (None, ``'layer'`` or ``'channel'``), ``amplitude_channels`` (Dense and
+    Affine after a Flatten: the channel count ``C`` of the flattened ``C×H×W`` input); of all blocks:
+    ``input_shape`` (torch-order shape of the block input without batch and time).
     """
 
     emits_spikes = True
     is_flatten = False
-    _block_bias = True
+    _weighted = True
+    _delay_refusal: Optional[str] = None
 
     def __init__(self, *args, **kwargs):
-        self._bias_requested = bool(kwargs.pop("bias", False)) if self._block_bias else False
+        self._bias_requested = bool(kwargs.pop("bias", False)) if self._weighted else False
+        self._amplitude_shape = kwargs.pop("input_amplitude", None) if self._weighted else None
+        self._amplitude_channels = kwargs.pop("amplitude_channels", None) if self._weighted else None
         self._input_shape = kwargs.pop("input_shape", None)
         self._custom_hook = "pre_hook_fx" in kwargs
+        if self._amplitude_shape is not None and self._amplitude_shape not in AMPLITUDE_SHAPES:
+            raise ValueError(f"{type(self).__name__}: input_amplitude must be None, 'layer' or 'channel'; "
+                             f"got {self._amplitude_shape!r}")
+        if kwargs.get("delay", False) and self._delay_refusal is not None:
+            raise ValueError(f"{type(self).__name__}: delay=True is not supported: {self._delay_refusal}")
         super().__init__(*args, **kwargs)
-        self.__dict__["_input_amplitude"] = None
         if self.neuron_params is not None:
             self.neuron = Ternary(**self.neuron_params)
         self.delay = Delay(max_delay=MAX_DELAY) if kwargs.get("delay", False) else None
         del self.neuron_params
 
     # ------------------------------------------------------------------ folding
-    @property
-    def input_amplitude(self) -> Optional[Ternary]:
-        """The neuron whose amplitude this block folds into its weights (set by :func:`fold.link`)."""
-        return self.__dict__.get("_input_amplitude")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "input_amplitude":  # a reference, not a submodule: keeps state_dict keys unchanged
-            if value is not None and not isinstance(value, Ternary):
-                raise ValueError(f"input_amplitude must be a Ternary neuron or None; got {type(value).__name__}")
-            self.__dict__["_input_amplitude"] = value
-        else:
-            super().__setattr__(name, value)
-
     def _weight_hook(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
         """Synapse pre-hook: fold the input amplitude, then quantise (``descale`` gives mantissas)."""
-        source = self.input_amplitude
-        if source is not None:
-            weight = fold_amplitude(weight, source.amplitude_value(), getattr(self.synapse, "groups", 1))
+        if self.input_amplitude is not None:
+            weight = fold_amplitude(weight, self.input_amplitude.clamp(min=AMPLITUDE_MIN),
+                                    getattr(self.synapse, "groups", 1))
         if self._quantizer is None:
             return weight * W_SCALE if descale else weight
         return self._quantizer(weight, descale=descale)
 
-    def _synapse_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact ternary ``b = sign(x)`` when linked, with gradient ``dL/dx = dL/db / a``."""
-        source = self.input_amplitude
-        if source is None:
-            return x
-        amplitude = source.amplitude_value()
-        if amplitude.numel() > 1 and x.shape[1] != amplitude.numel():
-            amplitude = amplitude.repeat_interleave(x.shape[1] // amplitude.numel())
-        return _Ternarize.apply(x, _channel_view(amplitude, x.dim() - 1)[..., None])
-
     def _attach_synapse(self, syn: torch.nn.Module, channels: Optional[int], kwargs: Dict[str, Any]) -> None:
-        """Install the synapse with the folding pre-hook, the bias and the known channel count."""
+        """Install the synapse with the folding pre-hook, the input amplitude, the bias and the channel count."""
         self.synapse = syn
         self._quantizer = kwargs["pre_hook_fx"] if self._custom_hook else self.neuron.quantize_8bit
         syn.pre_hook_fx = self._weight_hook
+        self._attach_amplitude()
         if channels is not None:
             self.neuron.init_channels(channels)
         if self._bias_requested:
@@ -159,6 +179,27 @@ class AbstractTernary(torch.nn.Module):
         else:
             self.bias = None
         del self.synapse_params
+
+    def _attach_amplitude(self) -> None:
+        """Create ``input_amplitude`` (``(1,)`` or ``(C_in,)``, ones, learnable) or register it as None."""
+        shape, channels = self._amplitude_shape, self._amplitude_channels
+        name = type(self).__name__
+        in_features = int(self.synapse.weight.shape[1]) * int(getattr(self.synapse, "groups", 1))
+        if channels is not None and (shape != "channel" or not isinstance(self.synapse, synapse.Dense)):
+            raise ValueError(f"{name}: amplitude_channels is for input_amplitude='channel' on Dense/Affine only")
+        if shape != "channel":
+            count = 1
+        elif isinstance(self.synapse, synapse.Pool):
+            raise ValueError(f"{name}: input_amplitude='channel' cannot fold into a pooling kernel shared by all "
+                             f"channels; use input_amplitude='layer' on a Pool (or 'channel' on the block after it)")
+        else:
+            count = in_features if channels is None else int(channels)
+            if count < 1 or in_features % count:
+                raise ValueError(f"{name}: amplitude_channels={channels} does not divide the {in_features} inputs")
+        if shape is None:
+            self.register_parameter("input_amplitude", None)
+        else:
+            self.input_amplitude = torch.nn.Parameter(torch.ones(count))
 
     def quantized_bias(self) -> Optional[torch.Tensor]:
         """Bias in use: a multiple of 1/64 within the 13-bit mantissa range (straight-through gradient)."""
@@ -175,8 +216,8 @@ class AbstractTernary(torch.nn.Module):
             self.neuron.set_shape(self.synapse(probe).shape[1:-1])
         self._input_shape = input_shape
 
-    def link_shape(self, previous_shape: Optional[Sequence[int]]) -> None:
-        """Take the input shape from the previous block (used by :func:`fold.link`)."""
+    def infer_shape(self, previous_shape: Optional[Sequence[int]]) -> None:
+        """Take the input shape from the previous block when unknown (:func:`propagate_shapes`)."""
         if self.neuron.shape is None and previous_shape is not None:
             self._set_input_shape(previous_shape)
 
@@ -186,14 +227,25 @@ class AbstractTernary(torch.nn.Module):
         return self.neuron.shape
 
     # ------------------------------------------------------------------ forward and export
+    def _init_delay(self, channels: int) -> None:
+        """Give the axonal delay its per-neuron shape at construction (slayer's initial values, rand in [0, 1))."""
+        if self.delay is not None:
+            self.delay.delay.data = torch.rand(channels)
+            self.delay.init = True
+
+    def _delayed(self, z: torch.Tensor) -> torch.Tensor:
+        """Synaptic input delayed per output neuron by the integer part of the learnt delay (Lava's DelayDense)."""
+        if self.delay is None:
+            return z
+        self.delay.clamp()
+        return _IntegerDelay.apply(z, self.delay.delay)
+
     def _spiking_forward(self, x: torch.Tensor):
-        """synapse -> neuron (+bias) -> step delay -> axonal delay, as slayer's blocks."""
-        z = self.synapse(self._synapse_input(x))
+        """synapse -> [delay] -> neuron (+bias) -> step delay (slayer's order; the delay where netx puts it)."""
+        z = self._delayed(self.synapse(x))
         x = self.neuron(z, self.quantized_bias())
         if self.delay_shift:
             x = base.step_delay(self, x)
-        if self.delay is not None:
-            x = self.delay(x)
         return (x, event_rate(x)) if self.count_log else x
 
     def _mantissas(self) -> np.ndarray:
@@ -211,14 +263,15 @@ class AbstractTernary(torch.nn.Module):
                 self.quantized_bias().detach().cpu().numpy() * W_SCALE).astype(np.int64))
         if self.delay is not None:
             self.delay.clamp()
-            handle.create_dataset("delay", data=torch.floor(self.delay.delay).flatten().cpu().numpy())
+            handle.create_dataset("delay", data=self.delay.delay.detach().to(torch.int64).flatten().cpu().numpy())
         _write_neuron(handle, self.neuron)
 
 
 class Input(_ShapeState, AbstractTernary, base.AbstractInput):
     """Input block (optional Ternary neuron after an affine ``weight * x + bias``); 8-bit quantisation ready."""
 
-    _block_bias = False  # ``bias`` is slayer's scalar input shift here
+    _weighted = False  # ``bias`` is slayer's scalar input shift here; no synapse to fold into
+    _delay_refusal = "an input layer has no synapse for netx to delay"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -244,8 +297,8 @@ class Input(_ShapeState, AbstractTernary, base.AbstractInput):
     def emits_spikes(self) -> bool:  # type: ignore[override]
         return self.neuron is not None
 
-    def link_shape(self, previous_shape: Optional[Sequence[int]]) -> None:
-        """An input block starts the chain: nothing to take."""
+    def infer_shape(self, previous_shape: Optional[Sequence[int]]) -> None:
+        """An input block starts the network: nothing to take."""
 
     def forward(self, x: torch.Tensor):
         """``neuron(w * x + b)`` (when it has a neuron), step delay; counts -1 spikes in the log."""
@@ -282,9 +335,10 @@ class Dense(AbstractTernary, base.AbstractDense):
         out = self.synapse_params["out_neurons"]
         self._attach_synapse(synapse.Dense(**self.synapse_params), out, kwargs)
         self.neuron.set_shape((out,))
+        self._init_delay(out)
 
     def forward(self, x: torch.Tensor):
-        """Dense synapse (folded, masked), Ternary neuron, delays; ``count_log`` counts all spikes."""
+        """Dense synapse (folded, masked), [axonal delay], Ternary neuron, step delay; ``count_log`` counts all spikes."""
         if self.mask is not None:
             self.synapse.weight.data *= self.mask
         return self._spiking_forward(x)
@@ -316,6 +370,8 @@ class _Spatial(AbstractTernary):
     """Conv and Pool: attach the slayer synapse, take a known ``input_shape``, forward through the neuron."""
 
     _synapse_cls: type = torch.nn.Module
+    _delay_refusal = ("netx builds convolution and pooling layers without delays (its reader ignores a conv "
+                      "layer's 'delay'), so Lava would run this layer undelayed; use delay=True on Dense blocks")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -325,7 +381,7 @@ class _Spatial(AbstractTernary):
             self._set_input_shape(self._input_shape)
 
     def forward(self, x: torch.Tensor):
-        """Synapse (folded), Ternary neuron, delays; ``count_log`` counts all spikes."""
+        """Synapse (folded), Ternary neuron, step delay; ``count_log`` counts all spikes."""
         return self._spiking_forward(x)
 
 
@@ -373,7 +429,7 @@ class Affine(AbstractTernary, base.AbstractAffine):
 
     def forward(self, x: torch.Tensor):
         """Folded dense synapse, then the voltage of a never-spiking integrator (``dynamics=True``)."""
-        z = self.synapse(self._synapse_input(x))
+        z = self.synapse(x)
         x = self.neuron.dynamics(z, self.quantized_bias(), spiking=False)[1] if self.dynamics else z
         return (x, None) if self.count_log else x
 
@@ -388,19 +444,19 @@ class Affine(AbstractTernary, base.AbstractAffine):
 
 
 class Flatten(_ShapeState, base.AbstractFlatten):
-    """Flatten ``(N, C, H, W, T)`` to ``(N, C*H*W, T)``; keeps ternary values (link() skips it)."""
+    """Flatten ``(N, C, H, W, T)`` to ``(N, C*H*W, T)``; keeps ternary values."""
 
     is_flatten = True
 
     def __init__(self, count_log: bool = False, input_shape: Optional[Sequence[int]] = None):
         super().__init__(count_log=count_log)
         if input_shape is not None:
-            self.link_shape(input_shape)
+            self.infer_shape(input_shape)
 
     def _set_block_shape(self, shape: Sequence[int]) -> None:
         self.shape = [int(s) for s in shape]
 
-    def link_shape(self, previous_shape: Optional[Sequence[int]]) -> None:
+    def infer_shape(self, previous_shape: Optional[Sequence[int]]) -> None:
         """Output shape ``[C*H*W, 1, 1]`` from the input shape."""
         if self.shape is None and previous_shape is not None:
             self.shape = [int(np.prod(previous_shape)), 1, 1]

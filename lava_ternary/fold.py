@@ -1,30 +1,31 @@
-"""Amplitude folding: the spike amplitude ``a`` of a neuron moves into the weights of the block it feeds.
+"""Amplitude folding in the consumer: each weighted block owns the amplitude of the spikes it receives.
 
-Eq. 17 of the paper: ``K * (a B) = (a K) * B``. The fold happens *during training*, inside the
-consuming block's synapse ``pre_hook_fx``: once :func:`link` has set a weighted block's
-``input_amplitude`` to the neuron that feeds it, the block's forward
+Eq. 17 of the paper, read right to left: ``K * (a B) = (a K) * B``. A Ternary neuron always emits
+the plain spike ``b`` in {-1, 0, +1}. A weighted block built with ``input_amplitude='layer'`` (one
+``a``, the paper) or ``'channel'`` (one ``a`` per input channel) holds ``a`` as its own parameter
+``block.input_amplitude`` and convolves ``b`` with ``quantize_8bit(a · W)`` (per-channel amplitudes are
+expanded along the weight's input axis: grouped convolutions, and a dense block after a flatten of
+``C×H×W``, whose ``amplitude_channels=C`` makes each channel cover ``H·W`` consecutive inputs).
 
-- recovers the exact ternary input ``b = sign(x)`` from ``x = a b`` (exact because ``a > 0``), with a
-  straight-through term so that the gradient with respect to ``x`` stays ``dL/db / a``;
-- convolves ``b`` with the folded weight ``quantize_8bit(a · W)`` (per-channel amplitudes are
-  expanded along the weight's input axis, including a dense layer after a flatten of ``C×H×W`` and
-  grouped convolutions).
+Nothing links blocks: the fold is local to the block, so any composition (a ``ModuleList`` with a loop
+forward, ``nn.Sequential``, a plain list, one producer feeding two consumers, each with its own ``a``)
+trains exactly the function that deploys, from the first forward and after ``load_state_dict``.
+:func:`folded_weight` is the weight the forward uses; export writes ``folded_weight(block) · 64`` as
+the integer mantissas, so the exported integers are the very values of the forward pass, and the
+synaptic sums of ternary ``b`` with them are exact in float32. The only approximation is the gradient
+of the 8-bit rounding (straight-through).
 
-:func:`folded_weight` returns that weight; export writes ``folded_weight(block) · 64`` as the integer
-mantissas. What is exact: the exported integers are the very values the forward pass used (same
-function on the same tensors), and the synaptic sums of ternary ``b`` with those weights are exact in
-float32, so training and the deployed integer network see identical synaptic input. The only
-approximation is the gradient of the 8-bit rounding (straight-through). Without :func:`link`, blocks
-behave like plain slayer blocks and treat their input as the real values ``a · b``.
+Checkpoints of earlier versions kept ``a`` on the neuron that fires (``<block>.neuron.amplitude``);
+:func:`migrate_state_dict` moves each such value to the block that received those spikes.
 """
 from __future__ import annotations
 
-from typing import Iterable, List, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from torch.nn.utils.weight_norm import WeightNorm
 
-__all__ = ["link", "folded_weight", "fold_amplitude", "expand_amplitude", "current_weight"]
+__all__ = ["folded_weight", "fold_amplitude", "expand_amplitude", "current_weight", "migrate_state_dict"]
 
 
 def expand_amplitude(amplitude: torch.Tensor, weight_shape: torch.Size, groups: int = 1) -> torch.Tensor:
@@ -47,7 +48,7 @@ def expand_amplitude(amplitude: torch.Tensor, weight_shape: torch.Size, groups: 
     channels = amplitude.numel()
     if in_features == 1:
         raise ValueError(f"a per-channel amplitude ({channels} channels) cannot fold into a kernel shared by "
-                         f"all channels (Pool); use amplitude_shape='layer' before a Pool")
+                         f"all channels (Pool); use input_amplitude='layer' on a Pool")
     if groups == 1 and in_features != channels:
         if in_features % channels:
             raise ValueError(f"amplitude: {channels} channels cannot feed {in_features} input features")
@@ -85,49 +86,83 @@ def folded_weight(block: torch.nn.Module) -> torch.Tensor:
     return weight if hook is None else hook(weight)
 
 
-def _is_weighted(block: torch.nn.Module) -> bool:
-    return hasattr(block, "input_amplitude") and getattr(block, "synapse", None) is not None
+def _is_producer(module: torch.nn.Module) -> bool:
+    """A block whose output is the spikes of a neuron (what an old checkpoint's amplitude scaled)."""
+    return getattr(module, "neuron", None) is not None and bool(getattr(module, "emits_spikes", False))
 
 
-def link(blocks: Iterable[torch.nn.Module]) -> List[Optional[torch.nn.Module]]:
-    """Set each weighted block's ``input_amplitude`` to the neuron of the nearest spiking block before it.
+def _chains(model: torch.nn.Module) -> Iterator[Tuple[str, str]]:
+    """``(producer name, consumer name)`` for every spiking block and the weighted block it feeds.
 
-    Flatten blocks are skipped (they keep the ternary values); any other block without a spiking
-    neuron (Average, Affine readout, a neuron-less Input) breaks the chain. Idempotent. Also fills a
-    Flatten's shape from the block before it when that is known, so export needs no forward pass.
+    The rule of the earlier versions' ``link``: within each ``ModuleList``/``Sequential``, a Flatten is
+    skipped and any other block that is neither spiking nor weighted ends the chain.
+    """
+    for name, container in model.named_modules():
+        if not isinstance(container, (torch.nn.ModuleList, torch.nn.Sequential)):
+            continue
+        source: Optional[str] = None
+        for child_name, child in container.named_children():
+            full = f"{name}.{child_name}" if name else child_name
+            if hasattr(child, "input_amplitude") and getattr(child, "synapse", None) is not None \
+                    and source is not None:
+                yield source, full
+            if getattr(child, "is_flatten", False):
+                continue
+            source = full if _is_producer(child) else None
+
+
+def migrate_state_dict(model: torch.nn.Module, state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """Move the producer-side amplitudes of an earlier version's checkpoint to the blocks that receive the spikes.
+
+    Each ``<producer>.neuron.amplitude`` becomes ``<consumer>.input_amplitude`` of the weighted block that
+    the producer's spikes reach in ``model`` (Flatten skipped, as the earlier ``fold.link`` did). The
+    migrated model computes what the earlier exporter deployed. An amplitude of 1 everywhere is
+    dropped (it changes nothing); so is the amplitude of a last spiking layer (it only scaled the
+    loss; the deployed network sends ``b``).
 
     Parameters
     ----------
-    blocks : iterable of torch.nn.Module
-        The network's blocks in order (e.g. an ``nn.ModuleList``).
+    model : torch.nn.Module
+        The freshly built model, its receiving blocks built with ``input_amplitude='layer'`` or
+        ``'channel'`` (the shape of the old amplitude).
+    state_dict : dict
+        The old checkpoint; it is not modified.
 
     Returns
     -------
-    list
-        The ``input_amplitude`` now set on each block (``None`` where not weighted or not linked).
+    dict
+        A state_dict for ``model.load_state_dict``.
+
+    Raises
+    ------
+    ValueError
+        When an amplitude other than 1 has no receiving block with an ``input_amplitude`` of its size.
     """
-    linked: List[Optional[torch.nn.Module]] = []
-    source: Optional[torch.nn.Module] = None
-    previous_shape = None
-    for index, block in enumerate(blocks):
-        amplitude_source = None
-        if _is_weighted(block):
-            block.input_amplitude = source
-            amplitude_source = source
-            try:
-                folded_weight(block)
-            except ValueError as error:
-                block.input_amplitude = None
-                raise ValueError(f"block {index} ({type(block).__name__}): {error}") from error
-        if hasattr(block, "link_shape"):
-            block.link_shape(previous_shape)
-        neuron = getattr(block, "neuron", None)
-        if getattr(block, "is_flatten", False):
-            pass
-        elif neuron is not None and getattr(block, "emits_spikes", False):
-            source = neuron
-        else:
-            source = None
-        previous_shape = getattr(block, "known_shape", None)
-        linked.append(amplitude_source)
-    return linked
+    out = dict(state_dict)
+    consumers = dict(_chains(model))
+    modules = dict(model.named_modules())
+    suffix = ".neuron.amplitude"
+    for key in [k for k in state_dict if k.endswith(suffix)]:
+        producer = key[:-len(suffix)]
+        value = torch.as_tensor(out.pop(key)).reshape(-1)
+        consumer = consumers.get(producer)
+        target = None if consumer is None else modules[consumer].input_amplitude
+        if target is None:
+            if torch.all(value == 1) or (consumer is None and _is_last_spiking(model, producer)):
+                continue
+            where = "no block receives these spikes" if consumer is None else \
+                f"block '{consumer}' receives them but was built without input_amplitude"
+            raise ValueError(f"'{key}' = {value.numpy().round(4).tolist()}: {where}; build the receiving block with "
+                             f"input_amplitude='{'layer' if value.numel() == 1 else 'channel'}'")
+        if value.numel() not in (1, target.numel()):
+            raise ValueError(f"'{key}' has {value.numel()} values; '{consumer}.input_amplitude' has "
+                             f"{target.numel()} (build it with input_amplitude="
+                             f"'{'layer' if value.numel() == 1 else 'channel'}')")
+        out[f"{consumer}.input_amplitude"] = value.expand(target.numel()).clone()
+    return out
+
+
+def _is_last_spiking(model: torch.nn.Module, name: str) -> bool:
+    """True when no spiking or weighted block runs after block ``name`` (module registration order)."""
+    names = [n for n, m in model.named_modules() if _is_producer(m) or getattr(m, "synapse", None) is not None]
+    return bool(names) and names[-1] == name

@@ -1,7 +1,11 @@
 """netx HDF5 export of ternary networks and the Lava loader that runs them (``Network``).
 
-* :func:`export_hdf5` links the amplitude folds (:func:`lava_ternary.fold.link`) and writes every
-  block's ``layer/<i>`` group atomically, then checks what Loihi cannot represent.
+* :func:`export_hdf5` writes every block's ``layer/<i>`` group with the block's own ``export_hdf5``
+  (so lava-dl's per-block loop writes the same bytes), atomically, then checks what Loihi cannot
+  represent. It never changes the model: each block already trains on the folded, 8-bit weights it
+  exports (:mod:`lava_ternary.fold`). The only addition is a neuron-less ``input`` layer in front of a
+  leading conv/pool block (its input shape); a file written by the per-block loop lacks it and loads
+  with ``Network(..., input_shape=...)`` or ``lava-ternary run --input-shape``.
 * :class:`Network` (defined in :mod:`lava_ternary.proc.network`) is
   :class:`lava.lib.dl.netx.hdf5.Network` extended, not copied: it validates the file with
   :func:`lava_ternary.netfile.read_network`, builds :class:`lava_ternary.proc.TernaryCUBA` for
@@ -75,8 +79,9 @@ def export_hdf5(net: Any, filename: PathLike) -> NetSpec:
     Parameters
     ----------
     net : torch.nn.Module or sequence
-        A module with a ``blocks`` attribute (``ModuleList``) or a plain sequence of blocks, each with
-        ``export_hdf5(group)``. Works right after ``load_state_dict`` (no forward pass needed).
+        A module with a ``blocks`` attribute (``ModuleList``), an ``nn.Sequential`` or a plain sequence of
+        blocks, each with ``export_hdf5(group)``. Works right after ``load_state_dict`` (no forward pass
+        needed). Nothing in ``net`` is modified.
     filename : str or path-like
         Target file; replaced atomically, never left half-written.
 
@@ -85,12 +90,9 @@ def export_hdf5(net: Any, filename: PathLike) -> NetSpec:
     RangeError
         A threshold, weight, bias or state range that Loihi cannot represent (names layer and value).
     """
-    from lava_ternary import fold  # torch is imported only when exporting
-
     blocks = _blocks(net)
     if not blocks:
         raise ValueError("net: no blocks to export")
-    fold.link(blocks)
     lead_shape = _leading_input_shape(blocks[0])
     with atomic_path(filename) as tmp:
         with h5py.File(tmp, "w") as handle:

@@ -2,10 +2,10 @@
 
 :class:`Ternary` subclasses slayer's ``cuba.Neuron`` (its decays, scales and 8-bit weight quantiser)
 and replaces the dynamics with a symmetric-threshold integer loop: the paper's Eqs. 7/8 in Loihi's
-fixed-point arithmetic, so what trains is what Lava's ``fixed_pt`` models compute. The output is
-``o = a * b`` with ``b`` the ternary spike and ``a > 0`` the (optionally learnt) amplitude of Eq. 14;
-``a`` is folded into the next layer's weights (Eq. 17) by :mod:`lava_ternary.fold`, during training
-already (quantisation-aware), so the exported network emits plain ``b``.
+fixed-point arithmetic, so what trains is what Lava's ``fixed_pt`` models compute. The output is the
+plain ternary spike ``b``, in torch exactly as on the chip. The paper's spike amplitude ``a`` (Eq. 14)
+belongs to the *consumer*: each weighted block that receives the spikes owns ``a`` as its
+``input_amplitude`` and folds it into its own 8-bit weights (Eq. 17, :mod:`lava_ternary.fold`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from lava.lib.dl.slayer.utils import quantize
 
 from lava_ternary import fixed
 
-__all__ = ["Ternary", "PAPER_PARAMS", "neuron_params", "AMPLITUDE_MIN", "SURROGATES", "AMPLITUDE_SHAPES"]
+__all__ = ["Ternary", "PAPER_PARAMS", "neuron_params", "AMPLITUDE_MIN", "SURROGATES", "AMPLITUDE_SHAPES",
+           "MOVED_AMPLITUDE_KEYS"]
 
 W_SCALE = 1 << fixed.VTH_SHIFT
 S_SCALE = W_SCALE << fixed.ACT_SHIFT
@@ -28,6 +29,8 @@ AMPLITUDE_MIN = 2.0 ** -10
 SURROGATES = ("ste", "exp")
 AMPLITUDE_SHAPES = ("layer", "channel")
 MAX_BIAS_MANT = (1 << 12) - 1
+MOVED_AMPLITUDE_KEYS = ("learn_amplitude", "amplitude", "amplitude_shape")
+"""Neuron arguments of earlier versions: the amplitude now belongs to the block that receives the spikes."""
 
 PAPER_PARAMS: Dict[str, float] = {"threshold": 0.5, "current_decay": 1.0, "voltage_decay": 0.75}
 """The paper's neuron: threshold 0.5, current = input (``current_decay=1``), voltage keeps 0.25 per step."""
@@ -39,7 +42,7 @@ def neuron_params(device_params: Dict[str, Any], scale: int = W_SCALE,
                   p_scale: int = fixed.DECAY_UNITY) -> Dict[str, Any]:
     """Translate a TERNARY netx neuron description back to :class:`Ternary` constructor arguments.
 
-    The amplitude is left at 1: a file's weights already contain it (it was folded at export).
+    A file's weights already contain every amplitude (the consumer's ``quantize_8bit(a · W)``).
 
     Parameters
     ----------
@@ -221,14 +224,16 @@ class _TernarySpike(torch.autograd.Function):
 
 
 class Ternary(cuba.Neuron):
-    """Loihi CUBA neuron with a symmetric threshold that fires ``o = a * b``, ``b`` in {-1, 0, +1}.
+    """Loihi CUBA neuron with a symmetric threshold that fires ``b`` in {-1, 0, +1}.
 
     Dynamics (slayer float units; the integer arithmetic is exactly :func:`lava_ternary.fixed.neuron_step`):
     ``u[t] = (1 - current_decay) u[t-1] + x[t]``, ``v[t] = (1 - voltage_decay) v[t-1] + u[t] + bias``,
     ``b = +1 if v > θ``, ``-1 if v < -θ`` (ternary mode), else 0; hard reset ``v = 0`` or soft reset
     ``v -= b θ`` after a spike; ``u`` is never reset. Every sample starts from ``u = 0, v = v_init``.
-    The amplitude ``a`` is folded into the next layer's weights (:mod:`lava_ternary.fold`), so the
-    deployed neuron sends ``b`` only.
+    The neuron sends ``b`` only, in training as deployed; the spike amplitude ``a`` of the paper is a
+    parameter of the block that receives the spikes (``input_amplitude='layer'`` or ``'channel'`` on
+    :class:`lava_ternary.block.Dense`, ``Conv``, ``Pool``, ``Affine``). Passing ``learn_amplitude``,
+    ``amplitude`` or ``amplitude_shape`` here raises a ``ValueError`` that says so.
 
     Parameters
     ----------
@@ -256,12 +261,6 @@ class Ternary(cuba.Neuron):
         Binary fires only at ``+θ`` (the ablation baseline); the dynamics are otherwise identical.
     v_init : float or sequence of float
         Initial voltage of every sample, scalar or per channel; quantised to a multiple of 1/4096.
-    learn_amplitude : bool
-        Make the amplitude ``a`` a trainable parameter.
-    amplitude : float or sequence of float
-        Initial amplitude ``a > 0`` (clamped to at least :data:`AMPLITUDE_MIN` in use).
-    amplitude_shape : {'layer', 'channel'}
-        One amplitude per layer (the paper) or per output channel.
     surrogate : {'ste', 'exp'}
         Straight-through estimator (gradient of ``clamp(v/θ, -1, 1)``, the paper's code) or slayer's
         exponential kernel (one per threshold side).
@@ -272,8 +271,14 @@ class Ternary(cuba.Neuron):
                  norm: Any = None, dropout: Any = None, shared_param: bool = True,
                  persistent_state: bool = False, requires_grad: bool = False,
                  graded_spike: bool = False, reset: str = "hard", spike_mode: str = "ternary",
-                 v_init: Channels = 0.0, learn_amplitude: bool = False, amplitude: Channels = 1.0,
-                 amplitude_shape: str = "layer", surrogate: str = "ste"):
+                 v_init: Channels = 0.0, surrogate: str = "ste", **moved: Any):
+        if moved:
+            unknown = sorted(set(moved) - set(MOVED_AMPLITUDE_KEYS))
+            if unknown:
+                raise TypeError(f"Ternary got unexpected keyword arguments {unknown}")
+            raise ValueError(f"{', '.join(sorted(moved))}: the spike amplitude is no longer a neuron parameter; the "
+                             f"block that receives the spikes owns it: pass input_amplitude='layer' (or 'channel') "
+                             f"to the next Dense/Conv/Pool/Affine block (see docs/from_lava_dl.md)")
         if not np.isscalar(threshold) or not np.isfinite(threshold) or threshold <= 0:
             raise ValueError(f"threshold must be a positive number; got {threshold!r}")
         if not 1 <= int(threshold * W_SCALE) <= fixed.MAX_VTH_MANT:
@@ -287,8 +292,7 @@ class Ternary(cuba.Neuron):
             raise ValueError("graded_spike must be False: a TERNARY neuron sends b in {-1, 0, +1}")
         for name, value, allowed in (("reset", reset, fixed.RESET_MODES),
                                      ("spike_mode", spike_mode, fixed.SPIKE_MODES),
-                                     ("surrogate", surrogate, SURROGATES),
-                                     ("amplitude_shape", amplitude_shape, AMPLITUDE_SHAPES)):
+                                     ("surrogate", surrogate, SURROGATES)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
         super().__init__(threshold, current_decay, voltage_decay, tau_grad=tau_grad,
@@ -298,8 +302,6 @@ class Ternary(cuba.Neuron):
         self.reset = reset
         self.spike_mode = spike_mode
         self.surrogate = surrogate
-        self.learn_amplitude = bool(learn_amplitude)
-        self.amplitude_shape = amplitude_shape
         self.num_channels: Optional[int] = None
 
         v_init_t = torch.as_tensor(v_init, dtype=torch.float64).reshape(-1)
@@ -308,16 +310,8 @@ class Ternary(cuba.Neuron):
                 or torch.any(v_init_mant.abs() >= fixed.MAX_STATE):
             raise ValueError(f"v_init must be finite with |v_init| < 2048 (24-bit state); got {v_init!r}")
         self.register_buffer("v_init", (v_init_mant / S_SCALE).to(torch.float32))
-
-        amp = torch.as_tensor(amplitude, dtype=torch.float32).reshape(-1)
-        if amp.numel() == 0 or not torch.all(torch.isfinite(amp)) or torch.any(amp <= 0):
-            raise ValueError(f"amplitude must be positive; got {amplitude!r}")
-        if amplitude_shape == "layer" and amp.numel() != 1:
-            raise ValueError(f"amplitude must be a scalar when amplitude_shape='layer'; got {amp.numel()} values")
-        self.amplitude = torch.nn.Parameter(amp, requires_grad=self.learn_amplitude)
-        for name, tensor in (("v_init", self.v_init), ("amplitude", amp)):
-            if tensor.numel() > 1:
-                self._set_channels(tensor.numel(), name)
+        if self.v_init.numel() > 1:
+            self._set_channels(self.v_init.numel(), "v_init")
 
     # ------------------------------------------------------------------ shape and channels
     def _set_channels(self, channels: int, source: str) -> None:
@@ -331,13 +325,9 @@ class Ternary(cuba.Neuron):
 
         Blocks call it at construction, so parameters exist before an optimiser or ``load_state_dict``.
         """
-        for name in ("v_init", "amplitude"):
-            if getattr(self, name).numel() not in (1, channels):
-                raise ValueError(f"{name} has {getattr(self, name).numel()} values for {channels} channels")
+        if self.v_init.numel() not in (1, channels):
+            raise ValueError(f"v_init has {self.v_init.numel()} values for {channels} channels")
         self._set_channels(channels, "channels")
-        if self.amplitude_shape == "channel" and self.amplitude.numel() == 1:
-            self.amplitude = torch.nn.Parameter(self.amplitude.detach().expand(channels).clone(),
-                                                requires_grad=self.learn_amplitude)
         if not self.shared_param and hasattr(self, "current_decay_min"):
             with torch.no_grad():
                 for name in ("current_decay", "voltage_decay"):
@@ -359,12 +349,28 @@ class Ternary(cuba.Neuron):
         self.shape = shape
         self.num_neurons = int(np.prod(shape))
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Adopt a per-channel ``v_init`` from the checkpoint (it may differ from the constructor's scalar)."""
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Adopt a per-channel ``v_init`` from the checkpoint; handle the producer-side amplitude of old checkpoints.
+
+        An old ``<prefix>amplitude`` equal to 1 everywhere changes nothing and is dropped; any other
+        value is refused with one message that names the key and the migration call.
+        """
         v_init = state_dict.get(prefix + "v_init")
         if v_init is not None and v_init.shape != self.v_init.shape:
             self.v_init = torch.empty_like(v_init)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        old = state_dict.get(prefix + "amplitude")
+        if old is not None:
+            if torch.all(old == 1):
+                del state_dict[prefix + "amplitude"]
+            else:
+                error_msgs.append(
+                    f"'{prefix}amplitude' = {old.detach().cpu().numpy().round(4).tolist()} is the spike amplitude of "
+                    f"an earlier version, stored on the neuron that fires; now the block that receives the spikes "
+                    f"owns it as 'input_amplitude'. Build the receiving blocks with input_amplitude='layer' (or "
+                    f"'channel') and load lava_ternary.fold.migrate_state_dict(model, state_dict) instead")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def get_extra_state(self) -> Dict[str, Any]:
         """Keep the neuron shape in the ``state_dict`` so export works after ``load_state_dict``."""
@@ -381,10 +387,6 @@ class Ternary(cuba.Neuron):
         """Threshold in state units (``vThMant << 6``)."""
         return int(fixed.effective_threshold(self.v_th_mant))
 
-    def amplitude_value(self) -> torch.Tensor:
-        """The amplitude in use, ``(1,)`` or ``(C,)``, clamped to at least :data:`AMPLITUDE_MIN`."""
-        return self.amplitude.clamp(min=AMPLITUDE_MIN)
-
     @property
     def v_init_mant(self) -> np.ndarray:
         """Initial voltage in state units (netx ``vInit``): int64 scalar or ``(C,)``."""
@@ -394,7 +396,6 @@ class Ternary(cuba.Neuron):
     @property
     def device_params(self) -> Dict[str, Any]:
         """The TERNARY netx neuron description (docs/architecture.md)."""
-        amp = self.amplitude_value().detach().cpu().numpy().astype(np.float32)
         return {
             "type": "TERNARY",
             "iDecay": self.cx_current_decay,
@@ -404,7 +405,6 @@ class Ternary(cuba.Neuron):
             "resetMode": self.reset,
             "spikeMode": self.spike_mode,
             "vInit": self.v_init_mant,
-            "amplitude": amp[0] if amp.size == 1 else amp,
             "messageBits": 2,
             "gradedSpike": False,
         }
@@ -475,15 +475,14 @@ class Ternary(cuba.Neuron):
         return voltage * (spikes == 0)
 
     def spike(self, voltage: torch.Tensor) -> torch.Tensor:
-        """Output ``o = a * b`` from the pre-reset voltage (then dropout, if any)."""
-        spikes = _TernarySpike.apply(voltage, self.threshold, self.spike_mode == "binary", self.surrogate,
-                                     self.tau_rho * cuba.TAU_RHO_MULT, self.scale_rho * cuba.SCALE_RHO_MULT)
-        out = spikes * _channel_view(self.amplitude_value(), spikes.dim() - 1)[..., None]
+        """Spikes ``b`` from the pre-reset voltage (then dropout, if any)."""
+        out = _TernarySpike.apply(voltage, self.threshold, self.spike_mode == "binary", self.surrogate,
+                                  self.tau_rho * cuba.TAU_RHO_MULT, self.scale_rho * cuba.SCALE_RHO_MULT)
         if self.drop is not None:
             out = self.drop(out)
         return out
 
     def forward(self, input: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Spike output ``a * b`` of shape ``input.shape`` for synaptic input ``(N, C, ..., T)``."""
+        """Spikes ``b`` of shape ``input.shape`` for synaptic input ``(N, C, ..., T)``."""
         _, voltage = self.dynamics(input, bias)
         return self.spike(voltage)

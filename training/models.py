@@ -1,14 +1,17 @@
 """Ternary / binary spiking networks built from :mod:`lava_ternary.block` (lava-dl tutorial convention).
 
 Every model is a ``torch.nn.Module`` with a ``blocks`` ``ModuleList`` and a ``forward`` that loops
-over it; :func:`lava_ternary.fold.link` is called once in ``__init__`` so each block trains on the
-folded, 8-bit weights that deployment uses. ``model.config`` holds everything :func:`build_model`
-needs to rebuild the model (it is stored in checkpoints).
+over it. With ``neuron='ternary-learned'`` every weighted block that receives spikes is built with
+``input_amplitude='layer'`` (the paper's learnt amplitude of the layer before, folded into the block's
+own 8-bit weights, :mod:`lava_ternary.fold`), so each block trains on the weights that deploy and no
+call links them. ``model.config`` holds everything :func:`build_model` needs to rebuild the model (it
+is stored in checkpoints); checkpoints of earlier versions, whose amplitudes sat on the firing
+neurons, are migrated on ``load_state_dict`` (:func:`lava_ternary.fold.migrate_state_dict`).
 
 Time axis. Every weighted block adds one step of latency (slayer ``delay_shift``, Loihi's synaptic
 buffer), so a network of ``L`` such blocks answers ``L`` steps late. ``forward`` therefore appends
 ``model.latency`` zero steps to the ``T`` input steps and :meth:`SpikingNet.readout` sums the output
-``a·b`` over the last ``T`` steps: the same computation as the paper's latency-free ``T``-step network,
+spikes ``b`` over the last ``T`` steps: the same computation as the paper's latency-free ``T``-step network,
 and exactly what a deployed network running ``T + latency`` steps per sample emits.
 
 Which models the netx deploy path can express today:
@@ -41,8 +44,8 @@ def neuron_params(neuron: str, threshold: float = PAPER_PARAMS["threshold"], **o
     Parameters
     ----------
     neuron : str
-        ``'binary'`` ({0, 1} spikes), ``'ternary'`` ({-1, 0, 1}) or ``'ternary-learned'`` (ternary with a
-        trainable layer-wise amplitude ``a``, the paper's Eq. 14).
+        ``'binary'`` ({0, 1} spikes), ``'ternary'`` ({-1, 0, 1}) or ``'ternary-learned'`` (ternary; the
+        trainable layer-wise amplitude ``a`` of Eq. 14 is :func:`amplitude_args` of the receiving blocks).
     threshold : float
         Firing threshold θ.
     **overrides
@@ -51,10 +54,14 @@ def neuron_params(neuron: str, threshold: float = PAPER_PARAMS["threshold"], **o
     if neuron not in NEURONS:
         raise ValueError(f"neuron={neuron!r} is not one of {', '.join(NEURONS)}")
     params = dict(PAPER_PARAMS, threshold=threshold, tau_grad=1.0, scale_grad=1.0, reset="hard",
-                  spike_mode="binary" if neuron == "binary" else "ternary",
-                  learn_amplitude=neuron == "ternary-learned", amplitude=1.0, surrogate="ste")
+                  spike_mode="binary" if neuron == "binary" else "ternary", surrogate="ste")
     params.update(overrides)
     return params
+
+
+def amplitude_args(neuron: str) -> Dict[str, Any]:
+    """Block arguments of a block that receives spikes: ``input_amplitude='layer'`` for ``'ternary-learned'``."""
+    return {"input_amplitude": "layer"} if neuron == "ternary-learned" else {}
 
 
 def _latency(module: torch.nn.Module) -> int:
@@ -70,7 +77,7 @@ class SpikingNet(torch.nn.Module):
     Parameters
     ----------
     blocks : list of torch.nn.Module
-        The blocks in order; :func:`lava_ternary.fold.link` is applied to them.
+        The blocks in order; unknown shapes are filled in (:func:`lava_ternary.block.propagate_shapes`).
     config : dict
         The :func:`build_model` arguments that rebuild this network.
     latency : int, optional
@@ -81,11 +88,12 @@ class SpikingNet(torch.nn.Module):
         super().__init__()
         self.blocks = torch.nn.ModuleList(blocks)
         self.config = copy.deepcopy(config)
-        fold.link(self.blocks)
+        tblock.propagate_shapes(self.blocks)
         self.latency = sum(_latency(b) for b in self.blocks) if latency is None else latency
+        self._register_load_state_dict_pre_hook(_migrate_amplitudes, with_module=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Output spikes ``a·b`` ``[N, classes, T + latency]`` for input ``[N, C, (H, W,) T]``."""
+        """Output spikes ``b`` ``[N, classes, T + latency]`` for input ``[N, C, (H, W,) T]``."""
         x = torch.nn.functional.pad(x, (0, self.latency))
         for block in self.blocks:
             x = block(x)
@@ -107,20 +115,31 @@ class SpikingNet(torch.nn.Module):
                 and isinstance(getattr(m, "neuron"), torch.nn.Module) and m is not self]
 
 
+def _migrate_amplitudes(module: torch.nn.Module, state_dict: Dict[str, Any], prefix: str, *args: Any) -> None:
+    """``load_state_dict`` pre-hook: move an earlier version's neuron amplitudes to the receiving blocks."""
+    own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    if not any(k.endswith(".neuron.amplitude") for k in own):
+        return
+    for key in own:
+        del state_dict[prefix + key]
+    state_dict.update({prefix + k: v for k, v in fold.migrate_state_dict(module, own).items()})
+
+
 class Residual(torch.nn.Module):
     """SEW-style residual unit ``out = branch(x) + shortcut(x)`` of spiking conv blocks (not deployable).
 
     The shortcut is delayed to match the branch's latency, so spikes of the same input step meet.
     """
 
-    def __init__(self, params: Dict[str, Any], in_ch: int, out_ch: int, stride: int):
+    def __init__(self, params: Dict[str, Any], in_ch: int, out_ch: int, stride: int,
+                 amp: Optional[Dict[str, Any]] = None):
         super().__init__()
+        amp = amp or {}
         self.blocks = torch.nn.ModuleList([
-            tblock.Conv(params, in_ch, out_ch, 3, stride=stride, padding=1, weight_scale=2),
-            tblock.Conv(params, out_ch, out_ch, 3, padding=1, weight_scale=2)])
-        self.shortcut = (tblock.Conv(params, in_ch, out_ch, 1, stride=stride, weight_scale=2)
+            tblock.Conv(params, in_ch, out_ch, 3, stride=stride, padding=1, weight_scale=2, **amp),
+            tblock.Conv(params, out_ch, out_ch, 3, padding=1, weight_scale=2, **amp)])
+        self.shortcut = (tblock.Conv(params, in_ch, out_ch, 1, stride=stride, weight_scale=2, **amp)
                          if stride != 1 or in_ch != out_ch else None)
-        fold.link(self.blocks)
         self.latency_steps = sum(_latency(b) for b in self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,25 +153,25 @@ class Residual(torch.nn.Module):
         return y + skip
 
 
-def _digits_conv(params, first, shape, classes, width: int = 8) -> List[torch.nn.Module]:
+def _digits_conv(params, first, shape, classes, amp, width: int = 8) -> List[torch.nn.Module]:
     c, h, w = shape
     h2, w2 = (h + 1) // 2, (w + 1) // 2
     return [tblock.Conv(first, c, width, 3, padding=1, weight_scale=2, input_shape=shape),
-            tblock.Conv(params, width, 2 * width, 3, stride=2, padding=1, weight_scale=2),
+            tblock.Conv(params, width, 2 * width, 3, stride=2, padding=1, weight_scale=2, **amp),
             tblock.Flatten(),
-            tblock.Dense(params, 2 * width * h2 * w2, 8 * width, weight_scale=2),
-            tblock.Dense(params, 8 * width, classes, weight_scale=2)]
+            tblock.Dense(params, 2 * width * h2 * w2, 8 * width, weight_scale=2, **amp),
+            tblock.Dense(params, 8 * width, classes, weight_scale=2, **amp)]
 
 
-def _mlp(params, first, shape, classes, width: int = 128) -> List[torch.nn.Module]:
+def _mlp(params, first, shape, classes, amp, width: int = 128) -> List[torch.nn.Module]:
     c, h, w = shape
     return [tblock.Flatten(input_shape=shape),
             tblock.Dense(first, c * h * w, width, weight_scale=2),
-            tblock.Dense(params, width, width, weight_scale=2),
-            tblock.Dense(params, width, classes, weight_scale=2)]
+            tblock.Dense(params, width, width, weight_scale=2, **amp),
+            tblock.Dense(params, width, classes, weight_scale=2, **amp)]
 
 
-def _vgg(params, first, shape, classes, width: int = 64) -> List[torch.nn.Module]:
+def _vgg(params, first, shape, classes, amp, width: int = 64) -> List[torch.nn.Module]:
     """VGG-11-style: conv stages with stride-2 convolutions in place of max pooling (netx has no pool)."""
     c, h, w = shape
     plan = [width, "down", 2 * width, "down", 4 * width, 4 * width, "down", 8 * width, 8 * width, "down"]
@@ -160,17 +179,17 @@ def _vgg(params, first, shape, classes, width: int = 64) -> List[torch.nn.Module
     ch = c
     for item in plan:
         p = first if not blocks else params
-        extra = {} if blocks else {"input_shape": shape}
+        extra = amp if blocks else {"input_shape": shape}
         if item == "down":
             blocks.append(tblock.Conv(p, ch, ch, 3, stride=2, padding=1, weight_scale=2, **extra))
             h, w = (h + 1) // 2, (w + 1) // 2
         else:
             blocks.append(tblock.Conv(p, ch, item, 3, padding=1, weight_scale=2, **extra))
             ch = item
-    return blocks + [tblock.Flatten(), tblock.Dense(params, ch * h * w, classes, weight_scale=2)]
+    return blocks + [tblock.Flatten(), tblock.Dense(params, ch * h * w, classes, weight_scale=2, **amp)]
 
 
-def _resnet(params, first, shape, classes, widths: Sequence[int], units: Sequence[int],
+def _resnet(params, first, shape, classes, amp, widths: Sequence[int], units: Sequence[int],
             head: Optional[int]) -> List[torch.nn.Module]:
     c, h, w = shape
     blocks: List[torch.nn.Module] = [tblock.Conv(first, c, widths[0], 3, padding=1, weight_scale=2,
@@ -179,15 +198,15 @@ def _resnet(params, first, shape, classes, widths: Sequence[int], units: Sequenc
     for stage, (width, n) in enumerate(zip(widths, units)):
         for k in range(n):
             stride = 2 if stage > 0 and k == 0 else 1
-            blocks.append(Residual(params, ch, width, stride))
+            blocks.append(Residual(params, ch, width, stride, amp))
             if stride == 2:
                 h, w = (h + 1) // 2, (w + 1) // 2
             ch = width
     blocks += [tblock.Pool(params, (h, w)), tblock.Flatten()]
     if head:
-        blocks.append(tblock.Dense(params, ch, head, weight_scale=2))
+        blocks.append(tblock.Dense(params, ch, head, weight_scale=2, **amp))
         ch = head
-    return blocks + [tblock.Dense(params, ch, classes, weight_scale=2)]
+    return blocks + [tblock.Dense(params, ch, classes, weight_scale=2, **amp)]
 
 
 def build_model(name: str = "digits-conv", in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
@@ -231,18 +250,19 @@ def build_model(name: str = "digits-conv", in_shape: Sequence[int] = (1, 8, 8), 
     shape = tuple(config["in_shape"])
     outputs = num_classes * population
     kw = {} if width is None else {"width": width}
+    amp = amplitude_args(neuron)
     if name == "digits-conv":
-        blocks = _digits_conv(params, first, shape, outputs, **kw)
+        blocks = _digits_conv(params, first, shape, outputs, amp, **kw)
     elif name == "mlp":
-        blocks = _mlp(params, first, shape, outputs, **kw)
+        blocks = _mlp(params, first, shape, outputs, amp, **kw)
     elif name == "vgg":
-        blocks = _vgg(params, first, shape, outputs, **kw)
+        blocks = _vgg(params, first, shape, outputs, amp, **kw)
     elif name == "resnet19":
         w = width or 128
-        blocks = _resnet(params, first, shape, outputs, (w, 2 * w, 4 * w), (3, 3, 2), head=256)
+        blocks = _resnet(params, first, shape, outputs, amp, (w, 2 * w, 4 * w), (3, 3, 2), head=256)
     else:
         w = width or 16
-        blocks = _resnet(params, first, shape, outputs, (w, 2 * w, 4 * w), (3, 3, 3), head=None)
+        blocks = _resnet(params, first, shape, outputs, amp, (w, 2 * w, 4 * w), (3, 3, 3), head=None)
     return SpikingNet(blocks, config)
 
 

@@ -2,8 +2,8 @@
 
 Each neuron stage becomes a block of integrate-and-fire neurons: current = input (``current_decay=1``),
 no leak (``voltage_decay=0``), soft reset, threshold ``theta_l``, ``v_init = v0_l`` (``theta_l/2``), spike
-amplitude ``theta_l`` folded into the next block (:func:`lava_ternary.fold.link`), BatchNorm folded
-into weights and bias. The last ``Linear`` becomes an :class:`~lava_ternary.block.Affine` readout whose
+amplitude ``theta_l`` held (fixed) as the next block's ``input_amplitude`` and folded into its 8-bit
+weights (:mod:`lava_ternary.fold`), BatchNorm folded into weights and bias. The last ``Linear`` becomes an :class:`~lava_ternary.block.Affine` readout whose
 voltage is its per-step input (``voltage_decay=1``), summed over the ``T`` output steps.
 
 Fixed-point scaling: a block's spikes do not change when its weights, bias, threshold and initial
@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from lava_ternary import block as tblock
-from lava_ternary import fold
 from lava_ternary.neuron import MAX_BIAS_MANT, W_SCALE
 
 from .activations import Stage
@@ -75,7 +74,7 @@ def ann_parameters(stages: Sequence[Stage]) -> List[Optional[Tuple[np.ndarray, n
 
 
 class ConvertedNet(torch.nn.Module):
-    """A plain sequence of :mod:`lava_ternary.block` blocks (``.blocks``), linked for amplitude folding.
+    """A plain sequence of :mod:`lava_ternary.block` blocks (``.blocks``); each folds its input amplitude itself.
 
     ``forward`` takes integer input levels ``[N, C, (H, W,) T]`` and appends ``latency`` zero steps;
     :meth:`readout` sums the readout over the last ``T`` steps (what a deployed network emits).
@@ -85,7 +84,7 @@ class ConvertedNet(torch.nn.Module):
                  plans: Sequence[StagePlan], stages: Sequence[Stage]):
         super().__init__()
         self.blocks = torch.nn.ModuleList(blocks)
-        fold.link(self.blocks)
+        tblock.propagate_shapes(self.blocks)
         self.scales = list(scales)
         self.plans = list(plans)
         self.stages = list(stages)
@@ -122,13 +121,27 @@ def _floor64(x: float) -> float:
     return float(np.floor(x * W_SCALE) / W_SCALE)
 
 
-def _neuron(theta: float, v_init, amplitude: np.ndarray, spike_mode: str, voltage_decay: float = 0.0) -> dict:
-    amp = np.asarray(amplitude, dtype=np.float64).reshape(-1)
-    per_channel = amp.size > 1 and not np.all(amp == amp[0])
+def _neuron(theta: float, v_init, spike_mode: str, voltage_decay: float = 0.0) -> dict:
     return dict(threshold=theta, current_decay=1.0, voltage_decay=voltage_decay, reset="soft",
-                spike_mode=spike_mode, v_init=np.asarray(v_init, dtype=np.float64).tolist(),
-                amplitude=amp.tolist() if per_channel else float(amp[0]),
-                amplitude_shape="channel" if per_channel else "layer", surrogate="ste")
+                spike_mode=spike_mode, v_init=np.asarray(v_init, dtype=np.float64).tolist(), surrogate="ste")
+
+
+def _amplitude_args(alpha: Optional[np.ndarray], dense: bool) -> dict:
+    """Block arguments for receiving spikes of amplitude ``alpha`` (None: the first block, graded input)."""
+    if alpha is None:
+        return {}
+    if alpha.size == 1 or np.all(alpha == alpha[0]):
+        return {"input_amplitude": "layer"}
+    return {"input_amplitude": "channel", **({"amplitude_channels": int(alpha.size)} if dense else {})}
+
+
+def _set_amplitude(blk: torch.nn.Module, alpha: Optional[np.ndarray]) -> None:
+    """Fix the block's input amplitude to ``alpha`` (not trained by calibration)."""
+    if alpha is None:
+        return
+    count = blk.input_amplitude.numel()
+    blk.input_amplitude.data = torch.tensor(alpha[:count], dtype=torch.float32)
+    blk.input_amplitude.requires_grad_(False)
 
 
 def _expand_inputs(alpha: np.ndarray, in_features: int) -> np.ndarray:
@@ -185,6 +198,7 @@ def build_snn(stages: Sequence[Stage], params: Sequence[Optional[Tuple[np.ndarra
     for index, (stage, p) in enumerate(zip(stages, params)):
         where = f"stage {index} ({stage.name})"
         extra = input_amplitude if first else 1.0
+        received = None if first else alpha
         if stage.kind == "flatten":
             blocks.append(tblock.Flatten())
             scales.append(None)
@@ -194,8 +208,9 @@ def build_snn(stages: Sequence[Stage], params: Sequence[Optional[Tuple[np.ndarra
             w, b = p
             m = np.abs(w * _expand_inputs(alpha, w.shape[1])[None, :]).max()
             s = min(W_MAX / m if m > 0 else 1.0, B_MAX / np.abs(b).max() if np.abs(b).max() > 0 else np.inf)
-            blk = tblock.Affine(_neuron(1.0, 0.0, [1.0], spike_mode, voltage_decay=1.0), w.shape[1], w.shape[0],
-                                bias=bool(np.any(b != 0)))
+            blk = tblock.Affine(_neuron(1.0, 0.0, spike_mode, voltage_decay=1.0), w.shape[1], w.shape[0],
+                                bias=bool(np.any(b != 0)), **_amplitude_args(received, dense=True))
+            _set_amplitude(blk, received)
             blk.synapse.weight.data = torch.tensor(s * extra * w, dtype=torch.float32).reshape(
                 blk.synapse.weight.shape)
             _set_bias(blk, s * b)
@@ -215,7 +230,9 @@ def build_snn(stages: Sequence[Stage], params: Sequence[Optional[Tuple[np.ndarra
                 raise ValueError(f"{where}: pooling takes one threshold per layer")
             big = _block_threshold(np.array([alpha[0] / (k[0] * k[1])]), np.zeros(1), theta, where)
             s = big / theta
-            blk = tblock.Pool(_neuron(big, s * v0, theta, spike_mode), kernel_size=k, stride=stride)
+            blk = tblock.Pool(_neuron(big, s * v0, spike_mode), kernel_size=k, stride=stride,
+                              **_amplitude_args(received, dense=False))
+            _set_amplitude(blk, received)
             blk.synapse.weight.data = torch.full_like(blk.synapse.weight, float(s[0] / (k[0] * k[1])))
             scales.append(BlockScale(s))
             shape = (shape[0], (shape[1] - k[0]) // stride[0] + 1, (shape[2] - k[1]) // stride[1] + 1)
@@ -231,17 +248,20 @@ def build_snn(stages: Sequence[Stage], params: Sequence[Optional[Tuple[np.ndarra
             s = big / theta
             bias = s * b
             v_init = np.clip(s * v0 - delay * bias, -V_INIT_MAX, V_INIT_MAX)
-            neuron = _neuron(big, v_init if np.ptp(v_init) > 0 else v_init[:1], theta, spike_mode)
+            neuron = _neuron(big, v_init if np.ptp(v_init) > 0 else v_init[:1], spike_mode)
             raw = w * s.reshape((-1,) + (1,) * (w.ndim - 1)) * extra
             if stage.kind == "conv":
                 mod = stage.module
                 blk = tblock.Conv(neuron, w.shape[1] * mod.groups, out_ch, _pair(mod.kernel_size),
                                   stride=_pair(mod.stride), padding=_pair(mod.padding), dilation=_pair(mod.dilation),
-                                  groups=mod.groups, bias=bool(np.any(b != 0)), input_shape=shape)
+                                  groups=mod.groups, bias=bool(np.any(b != 0)), input_shape=shape,
+                                  **_amplitude_args(received, dense=False))
                 shape = tuple(int(v) for v in blk.neuron.shape)
             else:
-                blk = tblock.Dense(neuron, w.shape[1], out_ch, bias=bool(np.any(b != 0)))
+                blk = tblock.Dense(neuron, w.shape[1], out_ch, bias=bool(np.any(b != 0)),
+                                   **_amplitude_args(received, dense=True))
                 shape = (out_ch,)
+            _set_amplitude(blk, received)
             blk.synapse.weight.data = torch.tensor(raw, dtype=torch.float32).reshape(blk.synapse.weight.shape)
             _set_bias(blk, bias)
             scales.append(BlockScale(s, extra))

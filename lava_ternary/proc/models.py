@@ -34,6 +34,8 @@ class _AbstractTernaryCUBAModel(PyLoihiProcessModel):
         self.reset_phase = None if interval is None else proc_params.get("reset_offset", 0) % interval
         self.soft_reset = bool(proc_params.get("soft_reset", False))
         self.binary = bool(proc_params.get("binary", False))
+        delay = proc_params.get("input_delay")
+        self.input_delay = None if delay is None or interval is None else np.asarray(delay)
 
     def is_reset_step(self) -> bool:
         """True on the steps that start a new sample."""
@@ -50,6 +52,9 @@ class _AbstractTernaryCUBAModel(PyLoihiProcessModel):
             self.v[:] = self.v_init
             self.s_out.send(np.zeros(self.s_out.shape, dtype=np.int32))
             return
+        if self.input_delay is not None:  # the previous sample's input still in a delayed synapse
+            position = (self.time_step - self.reset_phase) % self.reset_interval
+            a_in = np.where(position <= self.input_delay, 0, a_in)
         self.s_out.send(self.step(a_in))
 
 

@@ -50,7 +50,15 @@ def ternary_neuron_params(layer: LayerSpec, reset_interval: Optional[int], reset
             "i_decay": neuron["iDecay"], "v_decay": neuron["vDecay"], "vth": neuron["vThMant"],
             "v_init": neuron["vInit"], "reset_mode": neuron["resetMode"], "spike_mode": neuron["spikeMode"],
             "reset_interval": reset_interval, "reset_offset": reset_offset + 1,
-            "num_message_bits": neuron["messageBits"]}
+            "num_message_bits": neuron["messageBits"], "input_delay": neuron_delay(layer)}
+
+
+def neuron_delay(layer: LayerSpec) -> np.ndarray:
+    """Per-neuron axonal delay of a dense layer (netx ``delay``: scalar or one per output), else 0."""
+    delay = layer.delay
+    if layer.type != "dense" or delay is None or delay.size not in (1, int(np.prod(layer.shape))):
+        return np.zeros((), np.int64)
+    return np.clip(delay, 0, 62).astype(np.int64).reshape(-1 if delay.size > 1 else ())
 
 
 def _optimize_weight_bits(weight: np.ndarray):

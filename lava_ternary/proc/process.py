@@ -15,7 +15,10 @@ slayer-trained network (:mod:`lava_ternary.fixed` is the one definition of the a
   ``t % reset_interval == reset_offset % reset_interval`` the neuron *restarts*: the input that
   arrives in that step is discarded, ``u = 0``, ``v = v_init`` and no spike is sent. This is the
   Lava image of slayer's ``delay_shift`` (a block's output at time 0 is 0), which is what makes
-  back-to-back samples match independent torch samples exactly (see ``docs/netx_schema.md``).
+  back-to-back samples match independent torch samples exactly (see ``docs/netx_schema.md``);
+* ``input_delay`` (per neuron): behind a delayed dense synapse (netx ``delay``, Lava ``DelayDense``) the
+  input of the first ``input_delay`` steps after a reset is discarded too: it is the previous sample's
+  input still in the synapse's delay buffer, where the torch block shifts in zeros.
 """
 from __future__ import annotations
 
@@ -68,6 +71,9 @@ class TernaryCUBA(TernaryLIF):
         ``'hard'`` or ``'soft'``.
     spike_mode : str
         ``'ternary'`` (spikes in {-1, 0, +1}) or ``'binary'`` ({0, +1}).
+    input_delay : int or array
+        Axonal delay (steps) of each neuron's delayed synapse: the input of window steps
+        ``1 .. input_delay`` after a reset is discarded (needs ``reset_interval``).
     name, log_config
         As for every Lava process.
     """
@@ -75,7 +81,7 @@ class TernaryCUBA(TernaryLIF):
     def __init__(self, *, shape: Tuple[int, ...], i_decay: ArrayLike = 4096, v_decay: ArrayLike = 4096, vth: int = 1,
                  bias_mant: ArrayLike = 0, bias_exp: int = 6, v_init: ArrayLike = 0,
                  reset_interval: Optional[int] = None, reset_offset: int = 0, reset_mode: str = "hard",
-                 spike_mode: str = "ternary", name: Optional[str] = None,
+                 spike_mode: str = "ternary", input_delay: ArrayLike = 0, name: Optional[str] = None,
                  log_config: Optional[LogConfig] = None) -> None:
         shape = tuple(int(s) for s in shape)
         decays = {}
@@ -95,6 +101,9 @@ class TernaryCUBA(TernaryLIF):
         if np.any(np.abs(v_init_full) >= fixed.MAX_STATE):
             raise ValueError(f"v_init exceeds the 24-bit state range (|v_init| < {fixed.MAX_STATE})")
         bias_full = broadcast_to_shape(bias_mant, shape, "bias_mant")
+        delay_full = broadcast_to_shape(input_delay, shape, "input_delay").astype(np.int64)
+        if np.any(delay_full < 0):
+            raise ValueError(f"input_delay={input_delay} must be >= 0")
         super().__init__(shape=shape, u=0, v=v_init_full, du=0, dv=0,
                          bias_mant=bias_full, bias_exp=int(bias_exp), vth_hi=int(vth), vth_lo=-int(vth),
                          name=name, log_config=log_config)
@@ -105,3 +114,4 @@ class TernaryCUBA(TernaryLIF):
         self.proc_params.overwrite("reset_offset", int(reset_offset))
         self.proc_params.overwrite("soft_reset", reset_mode == "soft")
         self.proc_params.overwrite("binary", spike_mode == "binary")
+        self.proc_params.overwrite("input_delay", delay_full if np.any(delay_full) else None)

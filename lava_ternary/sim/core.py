@@ -12,7 +12,11 @@ Lava run exactly (tested spike for spike in every layer against Lava, ``tests/te
 * neurons: :func:`lava_ternary.fixed.step` (the one definition of the integer step), compiled by numba
   into one fused loop per layer (:mod:`lava_ternary.sim.kernel`);
 * timing: every synapse adds one step of latency. Each sample starts from the reset state; the
-  *window* of a layer (``T`` steps) is where Lava's ``reset_interval`` puts it, see :class:`Timing`.
+  *window* of a layer (``T`` steps) is where Lava's ``reset_interval`` puts it, see :class:`Timing`;
+* axonal delays (a TERNARY dense layer's ``delay``, one per output neuron, Lava's ``DelayDense``):
+  neuron ``n`` integrates its synaptic input ``delay[n]`` steps later, and, as
+  :class:`lava_ternary.proc.TernaryCUBA` does, discards what reaches it in window steps
+  ``1 .. delay[n]`` (the previous sample's carry-over).
 
 Float32 (float64) matrix products and convolutions are exact integer arithmetic while every partial
 sum stays below ``2**24`` (``2**53``); the simulator proves that bound from the weights and the largest
@@ -117,6 +121,8 @@ class SimLayer:
         Convolution groups.
     neuron : SimNeuron or None
         The neuron group (None only for ``flatten``).
+    delay : np.ndarray or None
+        Axonal delay of every output neuron (int64 ``(N,)``), dense TERNARY layers only.
     """
 
     index: int
@@ -130,6 +136,7 @@ class SimLayer:
     dilation: Tuple[int, int] = (1, 1)
     groups: int = 1
     neuron: Optional[SimNeuron] = None
+    delay: Optional[np.ndarray] = None
 
     @functools.cached_property
     def num_neurons(self) -> int:
@@ -388,9 +395,15 @@ def _run_layers(layers: Sequence[SimLayer], timing: Timing, kept: Sequence[SimLa
     for layer, lag, phase in zip(layers, timing.lag, timing.phase):
         if layer.kind == "flatten":
             continue
-        frames, slot = _frames(layer.neuron.restart, lag, active, alias)
-        m = msgs[frames]
-        acc = _received(layer, *_sums(layer, m.reshape(m.shape[:2] + tuple(layer.in_shape)), in_max))
+        if layer.delay is not None:
+            m = msgs[:steps]
+            acc = _delayed(layer, _received(layer, *_sums(layer, m.reshape(m.shape[:2] + tuple(layer.in_shape)),
+                                                           in_max)), lag)
+            slot, lag = np.arange(steps, dtype=np.int64), 0
+        else:
+            frames, slot = _frames(layer.neuron.restart, lag, active, alias)
+            m = msgs[frames]
+            acc = _received(layer, *_sums(layer, m.reshape(m.shape[:2] + tuple(layer.in_shape)), in_max))
         if not layer.neuron.restart and acc.size and np.abs(acc).max() >= STOCK_EXACT_INPUT:
             log.warning("layer %d: synaptic input %d reaches 2**24; Lava's stock LIF shifts it in int32 and may "
                         "wrap where this simulator does not", layer.index, int(np.abs(acc).max()))
@@ -525,6 +538,34 @@ def _neuron(layer, shape: Tuple[int, ...], path: str) -> SimNeuron:
                      message_bits=spec.message_bits, restart=ternary, kind="TERNARY" if ternary else spec.type)
 
 
+def _delayed(layer: SimLayer, acc: np.ndarray, lag: int) -> np.ndarray:
+    """Synaptic input ``[T, B, N]`` of every producer step, moved to the consumer step that integrates it.
+
+    Consumer step ``t`` of neuron ``n`` reads producer step ``t - lag - delay[n]`` of the same sample and
+    nothing in steps ``t <= delay[n]`` (reset step and carry-over); the result is read with lag 0.
+    """
+    if lag != 1:
+        raise ValueError(f"layer {layer.index}: a delayed layer needs a TERNARY (or input) producer; lag {lag}")
+    steps, neurons = acc.shape[0], acc.shape[2]
+    t = np.arange(steps)[:, None]
+    source = t - lag - layer.delay[None, :]
+    gathered = acc[np.clip(source, 0, steps - 1), :, np.arange(neurons)[None, :]].transpose(0, 2, 1)
+    return np.ascontiguousarray(np.where((t > layer.delay[None, :])[:, None, :], gathered, 0).astype(acc.dtype))
+
+
+def _delay_of(spec, path: str) -> Optional[np.ndarray]:
+    """The per-neuron delay of a layer the simulator can delay, None without delays; else NetxFormatError."""
+    if spec.delay is None or not np.any(spec.delay != 0):
+        return None
+    size = int(np.prod(spec.shape))
+    if spec.type != "dense" or not spec.neuron.is_ternary or spec.delay.size not in (1, size):
+        raise NetxFormatError(path, spec.index, "delay", "the simulator delays TERNARY dense layers with one delay "
+                              "per output neuron (netx ignores a conv layer's delay)")
+    if np.any(spec.delay < 0):
+        raise NetxFormatError(path, spec.index, "delay", f"negative delay {int(spec.delay.min())}")
+    return np.broadcast_to(np.clip(spec.delay, 0, 62).reshape(-1), (size,)).astype(np.int64).copy()
+
+
 def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
                     input_shape: Optional[Tuple[int, ...]] = None) -> List[SimLayer]:
     """Turn a netx file (read by :func:`lava_ternary.netfile.read_network`) into simulator layers.
@@ -539,7 +580,7 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
     Raises
     ------
     NetxFormatError
-        For layers the simulator cannot run (recurrent, delays, SDNN/RF neurons, neuron-less synapses).
+        For layers the simulator cannot run (recurrent, conv delays, SDNN/RF neurons, neuron-less synapses).
     """
     if not isinstance(net, NetSpec):
         net = read_network(net, input_shape)
@@ -556,8 +597,6 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
         if spec.neuron is None:
             raise NetxFormatError(net.path, spec.index, "neuron", "the simulator needs a neuron group on every "
                                                                    "synapse layer")
-        if spec.delay is not None and np.any(spec.delay != 0):
-            raise NetxFormatError(net.path, spec.index, "delay", "axonal delays are not simulated")
         if spec.weight_exp:
             # stock netx (and so lava_ternary.netx.Network) builds Dense/Conv without the file's exponent
             raise NetxFormatError(net.path, spec.index, "neuron/weight_exp", "a per-layer weight exponent is not "
@@ -570,8 +609,10 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
             layers.append(SimLayer(kind="input", **fields))
         elif spec.type == "dense":
             weight, exp = lava_dense_weights(spec.weight)
-            layers.append(SimLayer(kind="dense", weight=weight, weight_exp=exp, **fields))
+            layers.append(SimLayer(kind="dense", weight=weight, weight_exp=exp, delay=_delay_of(spec, net.path),
+                                   **fields))
         else:
+            _delay_of(spec, net.path)
             weight = spec.weight
             if spec.type == "pool":
                 weight = np.broadcast_to(weight, (in_shape[0], 1) + weight.shape[2:]).copy()
