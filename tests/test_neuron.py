@@ -12,13 +12,13 @@ S = 4096  # state scale
 
 
 def run(neuron, x, bias=None):
-    """Output b = o / a and the pre-reset voltage for inputs given as a list (one neuron) or tensor."""
+    """Output spikes b and the pre-reset voltage for inputs given as a list (one neuron) or tensor."""
     x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() == 1:
         x = x.reshape(1, 1, -1)
     _, voltage = neuron.dynamics(x, bias)
     out = neuron.spike(voltage)
-    return (out / neuron.amplitude_value().reshape((1, -1) + (1,) * (x.dim() - 2))).detach(), voltage.detach()
+    return out.detach(), voltage.detach()
 
 
 # ---------------------------------------------------------------- hand-computed sequences (Eqs. 7/8)
@@ -202,13 +202,16 @@ def test_bad_parameters_raise_value_error_naming_them():
              (dict(threshold=1e-3), "threshold"), (dict(current_decay=1.5), "current_decay"),
              (dict(voltage_decay=-0.1), "voltage_decay"), (dict(reset="zero"), "reset"),
              (dict(spike_mode="quaternary"), "spike_mode"), (dict(surrogate="sigmoid"), "surrogate"),
-             (dict(amplitude=0.0), "amplitude"), (dict(amplitude_shape="pixel"), "amplitude_shape"),
-             (dict(scale=32), "scale"), (dict(graded_spike=True), "graded_spike"),
-             (dict(v_init=[0.1, 0.2], amplitude_shape="channel", amplitude=[1.0, 1.0, 1.0]), "amplitude")]
+             (dict(amplitude=0.5), "amplitude: the spike amplitude is no longer a neuron parameter"),
+             (dict(learn_amplitude=True, amplitude_shape="channel"), "amplitude_shape, learn_amplitude: .*"
+                                                                     "input_amplitude='layer'"),
+             (dict(scale=32), "scale"), (dict(graded_spike=True), "graded_spike")]
     for change, name in cases:
         params = dict(PAPER_PARAMS, **change)
         with pytest.raises(ValueError, match=name):
             Ternary(**params)
+    with pytest.raises(TypeError, match="unexpected keyword arguments \\['amplitud'\\]"):
+        Ternary(**PAPER_PARAMS, amplitud=0.5)
     n = Ternary(**PAPER_PARAMS, v_init=[0.1, 0.2])
     with pytest.raises(ValueError, match="v_init"):
         n.init_channels(3)
@@ -219,13 +222,12 @@ def test_bad_parameters_raise_value_error_naming_them():
 
 
 def test_device_params_and_inverse():
-    n = Ternary(0.75, 0.25, 0.5, reset="soft", spike_mode="binary", v_init=[0.5, -0.25],
-                amplitude=[0.5, 2.0], amplitude_shape="channel")
+    n = Ternary(0.75, 0.25, 0.5, reset="soft", spike_mode="binary", v_init=[0.5, -0.25])
     p = n.device_params
     assert p["type"] == "TERNARY" and p["messageBits"] == 2 and p["gradedSpike"] is False
     assert (p["vThMant"], p["iDecay"], p["vDecay"], p["refDelay"]) == (48, 1024, 2048, 1)
     assert (p["resetMode"], p["spikeMode"]) == ("soft", "binary")
-    assert p["vInit"].tolist() == [2048, -1024] and p["amplitude"].tolist() == [0.5, 2.0]
+    assert p["vInit"].tolist() == [2048, -1024] and "amplitude" not in p
     back = neuron_params(p)
     assert back == {"threshold": 0.75, "current_decay": 0.25, "voltage_decay": 0.5, "reset": "soft",
                     "spike_mode": "binary", "v_init": [0.5, -0.25]}
@@ -235,13 +237,11 @@ def test_device_params_and_inverse():
 def test_state_dict_round_trip():
     g = torch.Generator().manual_seed(2)
     x = torch.randint(-48, 49, (2, 3, 4, 4, 6), generator=g).float() / 64
-    a = Ternary(0.5, 0.25, 0.5, learn_amplitude=True, amplitude_shape="channel", v_init=[0.1, 0.2, 0.3],
-                shared_param=False)
+    a = Ternary(0.5, 0.25, 0.5, v_init=[0.1, 0.2, 0.3], shared_param=False)
     out_a = a(x)
     with torch.no_grad():
-        a.amplitude.mul_(torch.tensor([0.5, 1.5, 2.0]))
-    b = Ternary(0.5, 0.25, 0.5, learn_amplitude=True, amplitude_shape="channel", v_init=0.0,
-                shared_param=False)
+        a.v_init.mul_(torch.tensor([-2.0, 1.5, 2.0]))
+    b = Ternary(0.5, 0.25, 0.5, v_init=0.0, shared_param=False)
     b.init_channels(3)
     b.load_state_dict(a.state_dict())
     assert b.shape == torch.Size([3, 4, 4])
@@ -298,36 +298,17 @@ def toy_spikes():
     return torch.randint(-64, 65, (8, 4, 16), generator=g).float() / 64
 
 
-@pytest.mark.parametrize("shape", ["layer", "channel"])
-def test_learnable_amplitude_reaches_its_optimum(shape):
-    n = Ternary(0.5, 1.0, 0.5, learn_amplitude=True, amplitude_shape=shape, amplitude=1.0)
-    n.init_channels(4)
-    x = toy_spikes()
-    with torch.no_grad():
-        b = n(x) / n.amplitude_value().reshape(1, -1, 1)
-    assert (b != 0).float().mean() > 0.2
-    best = torch.tensor([0.3]) if shape == "layer" else torch.tensor([0.3, 0.7, 1.9, 0.05])
-    target = b * best.reshape(1, -1, 1)
-    opt = torch.optim.SGD([n.amplitude], lr=0.4)
-    for _ in range(80):
-        opt.zero_grad()  # per channel, the loss is (a - best)^2
-        ((n(x) - target) ** 2).sum(dim=(0, 2)).div(b.abs().sum(dim=(0, 2))).mean().backward()
-        opt.step()
-    np.testing.assert_allclose(n.amplitude.detach().numpy(), best.numpy(), atol=1e-4)
+def test_input_amplitude_is_clamped_positive_and_fixed_when_asked():
+    from lava_ternary import block, fold
 
-
-def test_amplitude_is_positive_and_has_no_gradient_when_fixed():
-    x = toy_spikes().requires_grad_()
-    n = Ternary(0.5, 1.0, 0.5, amplitude=0.5)
-    (n(x) * torch.randn(x.shape, generator=torch.Generator().manual_seed(6))).sum().backward()
-    assert n.amplitude.grad is None and not n.amplitude.requires_grad
-    assert x.grad is not None and x.grad.abs().sum() > 0
-    learnt = Ternary(0.5, 1.0, 0.5, learn_amplitude=True)
+    d = block.Dense(dict(PAPER_PARAMS), 4, 3, weight_scale=64, input_amplitude="layer")
     with torch.no_grad():
-        learnt.amplitude.fill_(-3.0)
-    assert learnt.amplitude_value().item() == AMPLITUDE_MIN
-    learnt(toy_spikes()).sum().backward()
-    assert learnt.amplitude.grad is not None
+        d.input_amplitude.fill_(-3.0)
+    w = d.synapse.weight
+    assert torch.equal(fold.folded_weight(d), d.neuron.quantize_8bit(AMPLITUDE_MIN * w))
+    d.input_amplitude.requires_grad_(False)
+    d(toy_spikes()).sum().backward()
+    assert d.input_amplitude.grad is None and d.synapse.weight.grad is not None
 
 
 def test_per_channel_decays_match_fixed():
