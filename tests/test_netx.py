@@ -13,12 +13,12 @@ from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
 
 from lava_ternary import block as tblock
-from lava_ternary import fold, parity
+from lava_ternary import parity
 from lava_ternary.errors import NetxFormatError, RangeError
 from lava_ternary.netx import Network, export_hdf5
 from lava_ternary.proc import TernaryCUBA
 
-P = dict(threshold=1.0, current_decay=0.5, voltage_decay=0.25, learn_amplitude=True, amplitude=0.8)
+P = dict(threshold=1.0, current_decay=0.5, voltage_decay=0.25)
 
 
 def run_network(net, data):
@@ -94,10 +94,10 @@ def test_pool_layer_builds_as_depthwise_conv_and_matches_torch(tmp_path):
     net = torch.nn.Module()
     net.blocks = torch.nn.ModuleList([
         tblock.Conv(P, 1, 3, 3, padding=1, weight_scale=3, input_shape=(1, 6, 6)),
-        tblock.Pool(P, 2, weight_scale=1), tblock.Flatten(), tblock.Dense(P, 3 * 9, 4, weight_scale=4)])
-    fold.link(net.blocks)
+        tblock.Pool(P, 2, weight_scale=1, input_amplitude="layer"), tblock.Flatten(),
+        tblock.Dense(P, 3 * 9, 4, weight_scale=4, input_amplitude="layer")])
     with torch.no_grad():
-        net.blocks[0].neuron.amplitude.fill_(0.6)
+        net.blocks[1].input_amplitude.fill_(0.6)
     samples, steps = 20, 6
     x = torch.randint(0, 9, (samples, 1, 6, 6, 1)).float().repeat(1, 1, 1, 1, steps)
     path = tmp_path / "pool.net"
@@ -113,7 +113,7 @@ def test_pool_layer_builds_as_depthwise_conv_and_matches_torch(tmp_path):
 
 def test_export_is_atomic_and_needs_no_forward_after_load_state_dict(tmp_path):
     def make():
-        return [tblock.Dense(P, 6, 5, weight_scale=3), tblock.Dense(P, 5, 2, weight_scale=3)]
+        return [tblock.Dense(P, 6, 5, weight_scale=3), tblock.Dense(P, 5, 2, weight_scale=3, input_amplitude="layer")]
 
     torch.manual_seed(0)
     trained = make()

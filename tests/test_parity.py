@@ -12,7 +12,7 @@ import torch
 
 import lava_ternary  # noqa: F401
 from lava_ternary import block as tblock
-from lava_ternary import fold, parity
+from lava_ternary import parity
 from lava_ternary.netx import export_hdf5
 
 SAMPLES = 100
@@ -24,7 +24,6 @@ class Net(torch.nn.Module):
     def __init__(self, blocks):
         super().__init__()
         self.blocks = torch.nn.ModuleList(blocks)
-        fold.link(self.blocks)
         self.latency = sum(int(getattr(b, "delay_shift", False)) for b in self.blocks)
 
     def forward(self, x):
@@ -35,17 +34,23 @@ class Net(torch.nn.Module):
 
 def neuron(mode):
     return dict(threshold=1.0, current_decay=0.5, voltage_decay=0.25, reset="hard",
-                spike_mode="binary" if mode == "binary" else "ternary",
-                learn_amplitude=mode != "binary", amplitude=0.8)
+                spike_mode="binary" if mode == "binary" else "ternary")
 
 
 def build(kind, mode):
     p = neuron(mode)
+    amp = {"input_amplitude": "layer"} if mode != "binary" else {}
     if kind == "dense":
-        return Net([tblock.Dense(p, 64, 32, weight_scale=2), tblock.Dense(p, 32, 10, weight_scale=2)])
-    return Net([tblock.Conv(p, 1, 3, 3, padding=1, weight_scale=2, input_shape=(1, 8, 8)),
-                tblock.Conv(p, 3, 4, 3, stride=2, padding=1, weight_scale=2),
-                tblock.Flatten(), tblock.Dense(p, 4 * 16, 10, weight_scale=2)])
+        net = Net([tblock.Dense(p, 64, 32, weight_scale=2), tblock.Dense(p, 32, 10, weight_scale=2, **amp)])
+    else:
+        net = Net([tblock.Conv(p, 1, 3, 3, padding=1, weight_scale=2, input_shape=(1, 8, 8)),
+                   tblock.Conv(p, 3, 4, 3, stride=2, padding=1, weight_scale=2, **amp),
+                   tblock.Flatten(), tblock.Dense(p, 4 * 16, 10, weight_scale=2, **amp)])
+    with torch.no_grad():
+        for b in net.blocks:
+            if getattr(b, "input_amplitude", None) is not None:
+                b.input_amplitude.fill_(0.8)
+    return net
 
 
 def encode(images, kind, steps, latency):
@@ -91,7 +96,7 @@ def check_parity(tmp_path, kind, mode, steps):
 @pytest.mark.parametrize("kind,steps", [("dense", 4), ("dense", 1), ("conv", 4), ("conv", 1)])
 def test_trained_ternary_network_is_bit_exact_on_lava(tmp_path, kind, steps):
     net, reference, run, result = check_parity(tmp_path, kind, "ternary-learned", steps)
-    amplitudes = [b.neuron.amplitude.item() for b in net.blocks if getattr(b, "neuron", None) is not None]
+    amplitudes = [b.input_amplitude.item() for b in net.blocks if getattr(b, "input_amplitude", None) is not None]
     assert all(abs(a - 0.8) > 1e-3 for a in amplitudes)  # amplitudes were learned
     assert all(np.any(r > 0) and np.any(r < 0) for r in reference[:-1])  # real ternary traffic
     assert result.samples == SAMPLES and run.steps == SAMPLES * (steps + net.latency)

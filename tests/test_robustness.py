@@ -21,7 +21,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lava_ternary import block, fold
+from lava_ternary import block
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import read_network
 from lava_ternary.netx import Network, export_hdf5
@@ -38,9 +38,8 @@ def valid_file(tmp_path_factory):
     blocks = torch.nn.ModuleList([
         block.Conv(NEURON, 1, 4, 3, padding=1, input_shape=(1, 6, 6)),
         block.Flatten(),
-        block.Dense(dict(NEURON, learn_amplitude=True), 4 * 6 * 6, 5),
+        block.Dense(NEURON, 4 * 6 * 6, 5, input_amplitude="layer"),
     ])
-    fold.link(blocks)
     path = tmp_path_factory.mktemp("fuzz") / "valid.net"
     export_hdf5(blocks, path)
     return path
