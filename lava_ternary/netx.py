@@ -20,6 +20,7 @@ zero. See ``docs/netx_schema.md``.
 """
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -81,7 +82,8 @@ def export_hdf5(net: Any, filename: PathLike) -> NetSpec:
     net : torch.nn.Module or sequence
         A module with a ``blocks`` attribute (``ModuleList``), an ``nn.Sequential`` or a plain sequence of
         blocks, each with ``export_hdf5(group)``. Works right after ``load_state_dict`` (no forward pass
-        needed). Nothing in ``net`` is modified.
+        needed: unknown shapes are inferred on a copy, :func:`lava_ternary.block.propagate_shapes`). Nothing
+        in ``net`` is modified.
     filename : str or path-like
         Target file; replaced atomically, never left half-written.
 
@@ -93,6 +95,11 @@ def export_hdf5(net: Any, filename: PathLike) -> NetSpec:
     blocks = _blocks(net)
     if not blocks:
         raise ValueError("net: no blocks to export")
+    if any(getattr(b, "known_shape", True) is None for b in blocks):
+        from lava_ternary.block import propagate_shapes  # torch only when a shape must be inferred
+
+        blocks = copy.deepcopy(blocks)  # fill the shapes of a copy: export leaves the model as it is
+        propagate_shapes(blocks)
     lead_shape = _leading_input_shape(blocks[0])
     with atomic_path(filename) as tmp:
         with h5py.File(tmp, "w") as handle:
