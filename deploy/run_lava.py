@@ -36,7 +36,8 @@ def build_parser() -> OneLineParser:
                         help="model of the TERNARY neurons (synapses are always fixed_pt)")
     parser.add_argument("--input-message-bits", type=int, default=None,
                         help="graded input bits (default: from the input range)")
-    parser.add_argument("--input-shape", default=None, help="C,H,W the network expects, if not the dataset's")
+    parser.add_argument("--input-shape", default=None, help="C,H,W the network expects, if not the dataset's; "
+                                                            "also the input of a file without an input layer")
     parser.add_argument("--population", type=int, default=None,
                         help="output neurons per class (default: the checkpoint's, else 1)")
     parser.add_argument("--chunk", type=int, default=None, help="steps per Lava run call (progress granularity)")
@@ -56,7 +57,8 @@ def run(args) -> dict:
     if args.checkpoint is not None:
         from training.checkpoint import load_model
         model, _ = load_model(args.checkpoint)
-    spec = read_network(args.net)
+    shape = parse_ints(args.input_shape)
+    spec = read_network(args.net, None if shape is None else tuple(shape))
     latency = args.latency
     if latency is None:
         latency = int(getattr(model, "latency", sum(1 for layer in spec if layer.neuron is not None)))
@@ -64,13 +66,12 @@ def run(args) -> dict:
                       root=args.root)
     count = min(args.samples, len(data))
     x, labels = data.batch(range(count))
-    shape = parse_ints(args.input_shape)
     if shape is not None:
         x = x.reshape((count,) + tuple(shape) + (args.timesteps,))
     x = np.pad(x.numpy(), [(0, 0)] * (x.dim() - 1) + [(0, latency)])
     steps = args.timesteps + latency
     lava = parity.run_lava(args.net, x, neuron_tag=args.tag, input_message_bits=args.input_message_bits,
-                           chunk=args.chunk or 10 * steps, progress=True)
+                           chunk=args.chunk or 10 * steps, progress=True, input_shape=shape)
     labels = labels.numpy()
     population = args.population
     if population is None:

@@ -9,3 +9,12 @@ from lava_ternary import compat as _compat
 __version__ = "0.1.0"
 
 _compat.install()
+
+
+def __getattr__(name: str):
+    """``lava_ternary.verify(model, net_file, x)``: check a model against its netx file (:mod:`lava_ternary.verify`)."""
+    if name == "verify":
+        import importlib
+
+        return importlib.import_module("lava_ternary.verify")
+    raise AttributeError(f"module 'lava_ternary' has no attribute {name!r}")

@@ -27,6 +27,7 @@ SCRIPTS = {
     "report": ("deploy.report", "per-layer spikes, operations, energy and Loihi 2 fit of a netx file"),
     "loihi": ("deploy.run_loihi", "run a netx file on Loihi 2 (needs Intel's Loihi extension and a board)"),
     "demo": ("deploy.main_job", "the main job end to end on digits: train, export, Lava run, parity, report"),
+    "verify": ("deploy.verify", "check your own model (module:function + state_dict) against its netx file"),
 }
 
 

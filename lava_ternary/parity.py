@@ -124,7 +124,8 @@ def default_message_bits(inputs: np.ndarray) -> int:
 
 def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", neuron_tag: Optional[str] = None,
              input_message_bits: Optional[int] = None, phases: Optional[Sequence[int]] = None,
-             chunk: Optional[int] = None, progress: bool = False, hardware: bool = False) -> LavaRun:
+             chunk: Optional[int] = None, progress: bool = False, hardware: bool = False,
+             input_shape: Optional[Sequence[int]] = None) -> LavaRun:
     """Run ``inputs`` back to back through a netx file on ``Loihi2SimCfg``; return every layer's spikes.
 
     This is the one Lava runner of the package: the parity checks against torch, ``deploy/run_lava.py``,
@@ -158,6 +159,9 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
         Show a tqdm progress bar.
     hardware : bool
         Use ``Loihi2HwCfg`` (needs Intel's Loihi 2 extension and a board; see ``deploy/run_loihi.py``).
+    input_shape : sequence of int, optional
+        ``(C, H, W)`` or ``(N,)`` (torch order) for a file without an ``input`` layer whose first layer
+        needs it (a conv written by lava-dl's per-block export loop).
 
     Returns
     -------
@@ -176,7 +180,8 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     samples, steps = inputs.shape[0], inputs.shape[-1]
     bits = default_message_bits(inputs) if input_message_bits is None else int(input_message_bits)
     start = time.perf_counter()
-    net = Network(net_file, input_message_bits=bits, reset_interval=steps, reset_offset=0)
+    whc = None if input_shape is None else tuple(int(s) for s in input_shape)[::-1]
+    net = Network(net_file, input_message_bits=bits, reset_interval=steps, reset_offset=0, input_shape=whc)
     phases = [0] * len(net.layers) if phases is None else [int(p) for p in phases]
     if len(phases) != len(net.layers) or min(phases) < 0:
         raise ValueError(f"phases: expected {len(net.layers)} values >= 0 (one per Lava layer), got {phases}")
