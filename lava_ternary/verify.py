@@ -117,7 +117,12 @@ def torch_trace(model: Any, x: Any) -> tuple:
         if hasattr(model, "eval"):
             model.eval()
         with torch.no_grad():
-            model(x)
+            if isinstance(model, (torch.nn.ModuleList, list, tuple)):  # blocks without a forward: in order
+                for module in model:
+                    x = module(x)
+                    x = x[0] if isinstance(x, tuple) else x
+            else:
+                model(x)
     finally:
         for handle in handles:
             handle.remove()
@@ -136,7 +141,7 @@ def verify(model: Any, net_file: PathLike, x: Any, *, input_shape: Optional[Sequ
     ----------
     model : torch.nn.Module
         The trained model (any composition of :mod:`lava_ternary.block` blocks); its ``forward`` is run
-        in eval mode, unchanged.
+        in eval mode, unchanged (a ``ModuleList`` or list of blocks is run in order).
     net_file : str or path-like
         The netx file exported from it (either export path).
     x : torch.Tensor or np.ndarray
