@@ -19,7 +19,7 @@ import torch
 
 from deploy import verify as verify_cli
 from lava_ternary.netx import export_hdf5
-from tests import tutorial_net
+import tutorial_net
 
 SAMPLES, T = 12, 2
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,12 +123,12 @@ def test_state_dict_round_trip_and_verify_command(tutorial, tmp_path, capsys):
     fresh.export_hdf5(tmp_path / "fresh.net")
     assert_same_groups(groups(tmp_path / "fresh.net")[4], groups(folder / "loop.net")[4])
     np.save(tmp_path / "x.npy", x.numpy())
-    args = ["tests.tutorial_net:conv_net", str(tmp_path / "state.pt"), str(folder / "loop.net"),
+    args = ["tutorial_net:conv_net", str(tmp_path / "state.pt"), str(folder / "loop.net"),
             str(tmp_path / "x.npy"), "--skip", "5", "--no-lava"]
     assert verify_cli.main(args) == 0
     out = capsys.readouterr().out
     assert "EXACT" in out and f"sim {SAMPLES}/{SAMPLES}" in out
-    assert verify_cli.main(["tests.tutorial_net:nothing"] + args[1:]) == 2
+    assert verify_cli.main(["tutorial_net:nothing"] + args[1:]) == 2
     assert "has no function 'nothing'" in capsys.readouterr().err
 
 

@@ -2,7 +2,7 @@
 
 Own ``torch.nn.Module``, ``self.blocks = torch.nn.ModuleList([...])``, a loop forward and the tutorials'
 per-block ``export_hdf5`` loop: no package-specific call. Used by ``tests/test_from_lava_dl.py`` and as
-the ``module:function`` factory of ``lava-ternary verify`` there.
+the ``module:function`` factory of ``lava-ternary verify`` there (``tutorial_net:conv_net``).
 """
 import h5py
 import torch
