@@ -171,3 +171,24 @@ def test_readme_snippet_trains_and_deploys(tmp_path, monkeypatch):
     exec(compile(readme_snippet(), "README.md", "exec"), scope)
     assert scope["accuracy"] >= 0.8, scope["accuracy"]
     assert (tmp_path / "model.net").is_file()
+
+
+def test_package_model_migrates_an_earlier_checkpoint():
+    from training.models import build_model
+
+    torch.manual_seed(2)
+    model = build_model("digits-conv", neuron="ternary-learned", width=2)
+    receivers = [name for name, m in model.named_modules() if getattr(m, "input_amplitude", None) is not None]
+    assert receivers == ["blocks.1", "blocks.3", "blocks.4"]
+    with torch.no_grad():
+        for name in receivers:
+            dict(model.named_modules())[name].input_amplitude.uniform_(0.5, 1.5)
+    old = dict(model.state_dict())
+    for producer, consumer in (("blocks.0", "blocks.1"), ("blocks.1", "blocks.3"), ("blocks.3", "blocks.4")):
+        old[f"{producer}.neuron.amplitude"] = old.pop(f"{consumer}.input_amplitude")
+    old["blocks.4.neuron.amplitude"] = torch.tensor([1.3])  # the output layer's: it only scaled the loss
+    fresh = build_model("digits-conv", neuron="ternary-learned", width=2)
+    fresh.load_state_dict(old)
+    x, _ = digits((1, 8, 8), 0, 0, 4)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), model(x))
