@@ -10,7 +10,7 @@ summarised in ``OUT/result.json``. ``--resume`` continues from ``OUT/last.pt`` e
 and rate-encoding draws depend only on ``(seed, epoch)``, and the optimiser, scheduler, statistics
 and RNG states are restored. On CPU a fixed seed gives the same weights bit for bit.
 
-Loss: cross-entropy on the spike counts ``sum_t a·b`` of the output layer over the ``T`` steps after
+Loss: cross-entropy on the spike counts ``sum_t b`` of the output layer over the ``T`` steps after
 the network latency, summed over each class's output population
 (:meth:`training.models.SpikingNet.readout`), scaled by ``--logit-scale / (T * population)``. The
 deployed network predicts the class with the largest spike count, the same argmax.
@@ -120,8 +120,8 @@ def loss_and_scores(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ti
                     logit_scale: float) -> tuple:
     """Per-sample cross-entropy (``reduction='none'``) and class scores (spike counts) of a batch.
 
-    The loss sees the amplitude-weighted output ``a·b``; the returned scores count the plain spikes
-    ``b = sign(a·b)`` in integers, as the deployed network does, so that ties break the same way.
+    The loss sees the output spikes ``b`` (with their surrogate gradient); the returned scores count
+    them in integers, as the deployed network does, so that ties break the same way.
     """
     net = model.module if hasattr(model, "module") else model
     out = model(x)
