@@ -117,8 +117,8 @@ def migrate_state_dict(model: torch.nn.Module, state_dict: Dict[str, Any]) -> Di
     Each ``<producer>.neuron.amplitude`` becomes ``<consumer>.input_amplitude`` of the weighted block that
     the producer's spikes reach in ``model`` (Flatten skipped, as the earlier ``fold.link`` did). The
     migrated model computes what the earlier exporter deployed. An amplitude of 1 everywhere is
-    dropped (it changes nothing); so is the amplitude of a last spiking layer (it only scaled the
-    loss; the deployed network sends ``b``).
+    dropped (it changes nothing); so are the amplitude of a last spiking layer (it only scaled the
+    loss; the deployed network sends ``b``) and that of a readout (Affine: it never sent spikes).
 
     Parameters
     ----------
@@ -144,7 +144,9 @@ def migrate_state_dict(model: torch.nn.Module, state_dict: Dict[str, Any]) -> Di
     suffix = ".neuron.amplitude"
     for key in [k for k in state_dict if k.endswith(suffix)]:
         producer = key[:-len(suffix)]
-        value = torch.as_tensor(out.pop(key)).reshape(-1)
+        value = torch.as_tensor(out.pop(key)).detach().cpu().reshape(-1)
+        if producer in modules and not _is_producer(modules[producer]):
+            continue  # a readout's neuron never sent spikes: its amplitude had no effect
         consumer = consumers.get(producer)
         target = None if consumer is None else modules[consumer].input_amplitude
         if target is None:
@@ -154,11 +156,12 @@ def migrate_state_dict(model: torch.nn.Module, state_dict: Dict[str, Any]) -> Di
                 f"block '{consumer}' receives them but was built without input_amplitude"
             raise ValueError(f"'{key}' = {value.numpy().round(4).tolist()}: {where}; build the receiving block with "
                              f"input_amplitude='{'layer' if value.numel() == 1 else 'channel'}'")
-        if value.numel() not in (1, target.numel()):
+        if target.numel() % value.numel():
             raise ValueError(f"'{key}' has {value.numel()} values; '{consumer}.input_amplitude' has "
                              f"{target.numel()} (build it with input_amplitude="
                              f"'{'layer' if value.numel() == 1 else 'channel'}')")
-        out[f"{consumer}.input_amplitude"] = value.expand(target.numel()).clone()
+        # one value per channel; a Dense after a Flatten may hold one per input (each channel's H*W repeated)
+        out[f"{consumer}.input_amplitude"] = value.repeat_interleave(target.numel() // value.numel())
     return out
 
 
