@@ -347,7 +347,8 @@ class _Reader:
     def _need_prev(self, index: int, prev: Optional[Tuple[int, ...]]) -> None:
         if prev is None:
             raise self.fail(index, "shape", "the input shape is unknown: the file has no input layer and "
-                                            "no input_shape was given")
+                                            "no input_shape was given (give it: Network(..., input_shape=(W, H, C)), "
+                                            "--input-shape C,H,W; lava_ternary.netx.export_hdf5 records it)")
 
     def _check_channels(self, neuron: NeuronSpec, shape: Tuple[int, ...], index: int) -> None:
         for key in TERNARY_CHANNEL_KEYS:
