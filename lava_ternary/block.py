@@ -261,9 +261,9 @@ class AbstractTernary(torch.nn.Module):
         if self.bias is not None:
             handle.create_dataset("bias", data=np.round(
                 self.quantized_bias().detach().cpu().numpy() * W_SCALE).astype(np.int64))
-        if self.delay is not None:
-            self.delay.clamp()
-            handle.create_dataset("delay", data=self.delay.delay.detach().to(torch.int64).flatten().cpu().numpy())
+        if self.delay is not None:  # the steps the forward shifts by (it clamps the same way)
+            steps = self.delay.delay.detach().clamp(0, MAX_DELAY).to(torch.int64)
+            handle.create_dataset("delay", data=steps.flatten().cpu().numpy())
         _write_neuron(handle, self.neuron)
 
 

@@ -135,6 +135,7 @@ def test_axonal_delay_shifts_each_neurons_input_by_its_integer_delay():
     x = torch.randint(-1, 2, (2, 3, 12)).float()
     z = plain.synapse(x)
     steps = [0, 1, 3, 62]  # integer part, clamped to 0..62 as exported
+    assert export([d])["layer/0/delay"].tolist() == steps and d.delay.delay[3] == 70  # export changes nothing
     shifted = torch.stack([torch.nn.functional.pad(z[:, n], (s, 0))[..., :12] for n, s in enumerate(steps)], 1)
     from lava.lib.dl.slayer.block.base import step_delay
     expected = step_delay(plain, plain.neuron(shifted))
