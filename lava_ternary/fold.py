@@ -169,3 +169,12 @@ def _is_last_spiking(model: torch.nn.Module, name: str) -> bool:
     """True when no spiking or weighted block runs after block ``name`` (module registration order)."""
     names = [n for n, m in model.named_modules() if _is_producer(m) or getattr(m, "synapse", None) is not None]
     return bool(names) and names[-1] == name
+
+
+def __getattr__(name: str) -> Any:
+    """``fold.link`` of earlier versions: say what replaced it instead of a bare AttributeError."""
+    if name == "link":
+        raise AttributeError("lava_ternary.fold.link is gone: nothing needs linking any more; each block that "
+                             "receives spikes owns their amplitude (input_amplitude='layer' or 'channel'); "
+                             "remove the call (see docs/from_lava_dl.md)")
+    raise AttributeError(f"module 'lava_ternary.fold' has no attribute {name!r}")

@@ -84,6 +84,8 @@ def test_amplitude_and_delay_arguments_are_checked_at_construction():
         block.Dense(params(), 2, 2, input_amplitude=0.5)
     with pytest.raises(ValueError, match="learn_amplitude: .*input_amplitude='layer'"):
         block.Dense(params(learn_amplitude=True), 2, 2)
+    with pytest.raises(AttributeError, match="fold.link is gone: nothing needs linking"):
+        fold.link([])
     for make in (lambda: block.Conv(params(), 2, 2, 3, delay=True), lambda: block.Pool(params(), 2, delay=True)):
         with pytest.raises(ValueError, match="netx builds convolution and pooling layers without delays"):
             make()

@@ -192,3 +192,14 @@ def test_package_model_migrates_an_earlier_checkpoint():
     x, _ = digits((1, 8, 8), 0, 0, 4)
     with torch.no_grad():
         assert torch.equal(fresh(x), model(x))
+
+
+def test_run_command_takes_a_loop_export_given_the_input_shape(tutorial, tmp_path, capsys):
+    from deploy import run_lava
+
+    _, folder, *_ = tutorial
+    args = [str(folder / "loop.net"), "--samples", "2", "-T", "2", "--latency", "5"]
+    assert run_lava.main(args) == 2
+    assert "--input-shape C,H,W" in capsys.readouterr().err
+    assert run_lava.main(args + ["--input-shape", "1,8,8", "--json", str(tmp_path / "r.json")]) == 0
+    assert (tmp_path / "r.json").is_file() and "Lava fixed_pt accuracy" in capsys.readouterr().out
