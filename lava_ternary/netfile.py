@@ -345,10 +345,13 @@ class _Reader:
         if ltype == "input":
             if prev is not None:
                 raise self.fail(index, "type", "an input layer must be the first layer")
+            # netx reads weight and bias with int(...) into Input.transform (not applied): one value each
             for key, (lo, hi) in (("weight", WEIGHT_MANT_RANGE), ("bias", BIAS_RANGE)):
-                # netx reads them with int(...) into Input.transform (unused): one value each
-                if self.ints(raw, key, index, required=False, lo=lo, hi=hi) is not None:
-                    self.scalar(raw, key, index)
+                value = self.ints(raw, key, index, required=False, lo=lo, hi=hi)
+                if value is not None and value.size != 1:
+                    raise self.fail(index, key, f"expected one value, found shape {value.shape}")
+                if key == "bias":
+                    fields["bias"] = value
         elif ltype == "flatten":
             if prev is None:  # a leading flatten: the network consumes the flattened vector
                 prev = fields["input_shape"] = (math.prod(shape),)

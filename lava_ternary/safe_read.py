@@ -212,6 +212,9 @@ class _Extractor:
                     raise self.fail(layer, name, f"expected a dataset, found {type(obj).__name__}")
             except NetxFormatError:
                 raise
+            except MemoryError:
+                raise self.fail(layer, name, "reading it needs more memory than allowed (LIMITS.memory_bytes "
+                                             "in the parser process)") from None
             except Exception as exc:  # any h5py/libhdf5 failure on a corrupted object
                 raise self.fail(layer, name, f"unreadable ({type(exc).__name__}: {exc})") from None
         return raw
