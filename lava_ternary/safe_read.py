@@ -25,6 +25,7 @@ see ``docs/netx_schema.md``.
 """
 from __future__ import annotations
 
+import faulthandler
 import io
 import json
 import math
@@ -321,6 +322,7 @@ def _child(path: str, limits: Limits, fd: int) -> None:  # pragma: no cover - ru
     try:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
+        faulthandler.disable()  # a parser crash is reported by the parent, without a dump of this process
         _limit_resources(limits)
         try:
             payload = _encode(extract(path, limits))
@@ -365,31 +367,23 @@ def _collect(pid: int, fd: int, timeout_s: float) -> Tuple[bytes, int]:
     """All the child writes to ``fd`` and its wait status; kills it after ``timeout_s`` seconds."""
     deadline = time.monotonic() + timeout_s
     chunks: List[bytes] = []
-    reaped = None
+    status = None
     try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+            chunk = os.read(fd, 1 << 20) if ready else None
+            if chunk == b"":
+                status = os.waitpid(pid, 0)[1]
                 break
-            chunks.append(chunk)
-        reaped = os.waitpid(pid, 0)[1]
-    except TimeoutError:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        reaped = -1
+            if chunk:
+                chunks.append(chunk)
     finally:
-        if reaped is None:  # interrupted (KeyboardInterrupt, an alarm): never leave the child behind
+        if status is None:  # out of time, or interrupted (KeyboardInterrupt, an alarm): never leave it behind
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-    if reaped == -1:
+    if status is None:
         raise _Timeout(timeout_s)
-    return b"".join(chunks), reaped
+    return b"".join(chunks), status
 
 
 class _Timeout(Exception):
