@@ -19,14 +19,13 @@ With :attr:`Limits.isolate` (the default) the parse runs in a forked child proce
 space limit (``RLIMIT_AS``: the parent's size plus :attr:`Limits.memory_bytes`), a CPU-time limit and a
 wall-clock timeout, so a segmentation fault, hang or memory blow-up inside ``libhdf5`` becomes one clear
 error in the caller. The child sends back only JSON and ``np.save`` arrays (never pickles), which the
-parent then validates (:mod:`lava_ternary.netfile`). The limits are the module-level :data:`LIMITS`
+parent then validates (:mod:`lava_ternary.netfile`); they travel through an unlinked temporary file. The limits are the module-level :data:`LIMITS`
 object; each field can be preset with an environment variable ``LAVA_TERNARY_NETX_<FIELD>`` (upper case),
 see ``docs/netx_schema.md``.
 """
 from __future__ import annotations
 
 import faulthandler
-import io
 import json
 import math
 import os
@@ -35,9 +34,10 @@ import select
 import signal
 import stat
 import struct
+import tempfile
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Tuple
 
 import h5py
 import numpy as np
@@ -291,30 +291,35 @@ def extract_isolated(path: str, limits: Optional[Limits] = None) -> List[RawLaye
     check_regular_file(path)
     if not hasattr(os, "fork"):
         return extract(path, limits)
-    read_fd, write_fd = os.pipe()
-    # h5py serialises all calls with one lock: holding it across fork() means no other thread of ours
-    # holds it in the child, whose only thread is this one
-    with h5py._objects.phil:
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.close(read_fd)
-        _child(path, limits, write_fd)
-    os.close(write_fd)
-    try:
-        data, status = _collect(pid, read_fd, limits.timeout_s)
-    finally:
-        os.close(read_fd)
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        reason = "ran past its CPU-time limit" if sig == signal.SIGXCPU else f"was killed by {signal.Signals(sig).name}"
-        raise NetxFormatError(path, None, None, f"the HDF5 parser {reason} (a corrupted file)")
-    try:
-        return _decode(path, data)
-    except NetxFormatError:
-        raise
-    except Exception as exc:  # a child that died half-way through its answer
-        raise NetxFormatError(path, None, None, f"the HDF5 parser gave a broken answer ({type(exc).__name__})") \
-            from None
+    # the answer goes to an unlinked temporary file (no pipe-sized round trips for large weights);
+    # the pipe only tells the parent when the child has ended (its end closes on exit)
+    with tempfile.TemporaryFile() as answer:
+        read_fd, write_fd = os.pipe()
+        # h5py serialises all calls with one lock: holding it across fork() means no other thread of ours
+        # holds it in the child, whose only thread is this one
+        with h5py._objects.phil:
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.close(read_fd)
+            _child(path, limits, answer.fileno())
+        os.close(write_fd)
+        try:
+            status = _wait(pid, read_fd, limits.timeout_s)
+        finally:
+            os.close(read_fd)
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            reason = ("ran past its CPU-time limit" if sig == signal.SIGXCPU
+                      else f"was killed by {signal.Signals(sig).name}")
+            raise NetxFormatError(path, None, None, f"the HDF5 parser {reason} (a corrupted file)")
+        answer.seek(0)
+        try:
+            return _decode(path, answer)
+        except NetxFormatError:
+            raise
+        except Exception as exc:  # a child that died half-way through its answer
+            raise NetxFormatError(path, None, None, f"the HDF5 parser gave a broken answer "
+                                                    f"({type(exc).__name__})") from None
 
 
 def _child(path: str, limits: Limits, fd: int) -> None:  # pragma: no cover - runs in the child
@@ -324,17 +329,13 @@ def _child(path: str, limits: Limits, fd: int) -> None:  # pragma: no cover - ru
             signal.signal(sig, signal.SIG_DFL)
         faulthandler.disable()  # a parser crash is reported by the parent, without a dump of this process
         _limit_resources(limits)
-        try:
-            payload = _encode(extract(path, limits))
-        except NetxFormatError as err:
-            payload = _encode_error(err)
-        except MemoryError:
-            payload = _encode_error(NetxFormatError(path, None, None, f"parsing needs more than the memory limit "
-                                                                      f"({limits.memory_bytes} bytes, "
-                                                                      "LIMITS.memory_bytes)"))
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            try:
+                layers = extract(path, limits)
+            except NetxFormatError as err:
+                _write_error(out, err)
+            else:
+                _write(out, layers)
     except BaseException:
         code = 1
     finally:
@@ -363,27 +364,23 @@ def _limit_resources(limits: Limits) -> None:  # pragma: no cover - runs in the 
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
-def _collect(pid: int, fd: int, timeout_s: float) -> Tuple[bytes, int]:
-    """All the child writes to ``fd`` and its wait status; kills it after ``timeout_s`` seconds."""
+def _wait(pid: int, fd: int, timeout_s: float) -> int:
+    """The child's wait status once ``fd`` (its end of a pipe) closes; kills it after ``timeout_s`` seconds."""
     deadline = time.monotonic() + timeout_s
-    chunks: List[bytes] = []
     status = None
     try:
         while time.monotonic() < deadline:
             ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
-            chunk = os.read(fd, 1 << 20) if ready else None
-            if chunk == b"":
+            if ready and os.read(fd, 4096) == b"":
                 status = os.waitpid(pid, 0)[1]
                 break
-            if chunk:
-                chunks.append(chunk)
     finally:
         if status is None:  # out of time, or interrupted (KeyboardInterrupt, an alarm): never leave it behind
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
     if status is None:
         raise _Timeout(timeout_s)
-    return b"".join(chunks), status
+    return status
 
 
 class _Timeout(Exception):
@@ -395,7 +392,7 @@ class _Timeout(Exception):
 # ----------------------------------------------------------------------------- the wire format
 # <8-byte header length><JSON header><np.save arrays in order>; the header holds the layers with
 # arrays replaced by {"a": index}, strings by {"s": text}, groups by {"g": {...}}; or an error.
-def _encode(layers: List[RawLayer]) -> bytes:
+def _write(out: BinaryIO, layers: List[RawLayer]) -> None:
     arrays: List[np.ndarray] = []
 
     def node(value: Any) -> Any:
@@ -407,29 +404,26 @@ def _encode(layers: List[RawLayer]) -> bytes:
         return {"a": len(arrays) - 1}
 
     header = json.dumps({"layers": [node(layer)["g"] for layer in layers]}).encode()
-    out = io.BytesIO()
-    out.write(struct.pack("<Q", len(header)))
-    out.write(header)
+    out.write(struct.pack("<Q", len(header)) + header)
     for array in arrays:
         np.save(out, np.asarray(array, order="C"), allow_pickle=False)
-    return out.getvalue()
 
 
-def _encode_error(err: NetxFormatError) -> bytes:
+def _write_error(out: BinaryIO, err: NetxFormatError) -> None:
     header = json.dumps({"error": [err.layer, err.key, err.problem]}).encode()
-    return struct.pack("<Q", len(header)) + header
+    out.write(struct.pack("<Q", len(header)) + header)
 
 
-def _decode(path: str, data: bytes) -> List[RawLayer]:
-    if len(data) < 8:
+def _decode(path: str, stream: BinaryIO) -> List[RawLayer]:
+    head = stream.read(8)
+    if len(head) < 8:
         raise NetxFormatError(path, None, None, "the HDF5 parser stopped without an answer (a corrupted file "
                                                 "or the memory limit)")
-    size = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + size].decode())
+    size = struct.unpack("<Q", head)[0]
+    header = json.loads(stream.read(size).decode())
     if "error" in header:
         layer, key, problem = header["error"]
         raise NetxFormatError(path, layer, key, problem)
-    stream = io.BytesIO(data[8 + size:])
 
     def node(value: Dict[str, Any]) -> Any:
         if "g" in value:
