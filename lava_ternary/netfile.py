@@ -356,7 +356,8 @@ class _Reader:
             if prev is None:  # a leading flatten: the network consumes the flattened vector
                 prev = fields["input_shape"] = (math.prod(shape),)
             if math.prod(shape) != math.prod(prev):
-                raise self.fail(index, "shape", f"flatten of {prev} must have {math.prod(prev)} elements, found {shape}")
+                raise self.fail(index, "shape", f"flatten of {prev} must have {math.prod(prev)} elements, "
+                                                f"found {shape}")
         elif ltype in ("dense", "dense_rec"):
             fields.update(self._dense(raw, index, shape, prev, ltype == "dense_rec"))
         elif ltype in ("conv", "pool"):

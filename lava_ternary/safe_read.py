@@ -18,10 +18,10 @@ Every failure (including any exception ``h5py`` raises on a corrupted file) beco
 With :attr:`Limits.isolate` (the default) the parse runs in a forked child process under an address
 space limit (``RLIMIT_AS``: the parent's size plus :attr:`Limits.memory_bytes`), a CPU-time limit and a
 wall-clock timeout, so a segmentation fault, hang or memory blow-up inside ``libhdf5`` becomes one clear
-error in the caller. The child sends back only JSON and ``np.save`` arrays (never pickles), which the
-parent then validates (:mod:`lava_ternary.netfile`); they travel through an unlinked temporary file. The limits are the module-level :data:`LIMITS`
-object; each field can be preset with an environment variable ``LAVA_TERNARY_NETX_<FIELD>`` (upper case),
-see ``docs/netx_schema.md``.
+error in the caller. The child sends back only JSON and ``np.save`` arrays (never pickles), through an
+unlinked temporary file, which the parent then validates (:mod:`lava_ternary.netfile`). The limits are
+the module-level :data:`LIMITS` object; each field can be preset with an environment variable
+``LAVA_TERNARY_NETX_<FIELD>`` (upper case), see ``docs/netx_schema.md``.
 """
 from __future__ import annotations
 

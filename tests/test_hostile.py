@@ -405,3 +405,21 @@ def test_flipped_files_that_load_run_the_same_in_the_simulator_and_lava(fuzz_sou
     rng = np.random.default_rng(0)
     for path in [fuzz_source] + changed[:1]:
         assert assert_same_as_lava(path, rng.integers(-3, 4, (2, *read_network(path).input_shape, 3)), 6) > 0
+
+
+# ----------------------------------------------------------------------------- the CLI
+@pytest.mark.parametrize("case", ["fifo", "external_link", "bias"])
+def test_cli_info_gives_one_line_for_hostile_files(tmp_path, capsys, case):
+    from lava_ternary.cli import main
+
+    path = tmp_path / "net.net"
+    if case == "fifo":
+        os.mkfifo(path)
+    elif case == "external_link":
+        write_net(path, lambda root: (root["4"].__delitem__("weight"),
+                                      root["4"].__setitem__("weight", h5py.ExternalLink("/etc/passwd", "/x"))))
+    else:
+        dense_net(path, CUBA, bias=np.full(3, 2.0 ** 40))
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "Traceback" not in err[0]
