@@ -25,6 +25,7 @@ the module-level :data:`LIMITS` object; each field can be preset with an environ
 """
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import math
@@ -37,7 +38,7 @@ import struct
 import tempfile
 import time
 from dataclasses import dataclass, fields
-from typing import Any, BinaryIO, Dict, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
 import h5py
 import numpy as np
@@ -195,11 +196,24 @@ class _Extractor:
         except UnicodeDecodeError:
             raise self.fail(layer, key, f"expected ASCII text, found {value!r}") from None
 
+    @contextlib.contextmanager
+    def guard(self, layer: Optional[int], key: Optional[str]) -> Iterator[None]:
+        """Turn any failure of h5py/libhdf5 on a corrupted object into a NetxFormatError at ``layer``/``key``."""
+        try:
+            yield
+        except NetxFormatError:
+            raise
+        except MemoryError:
+            raise self.fail(layer, key, "reading it needs more memory than allowed (LIMITS.memory_bytes in the "
+                                        "parser process)") from None
+        except Exception as exc:
+            raise self.fail(layer, key, f"unreadable ({type(exc).__name__}: {exc})") from None
+
     def group(self, group: h5py.Group, keys: Tuple[str, ...], layer: int, prefix: str = "") -> RawLayer:
         raw: RawLayer = {}
         for key in keys:
             name = prefix + key
-            try:
+            with self.guard(layer, name):
                 obj = self.child(group, key, layer, name)
                 if obj is None:
                     continue
@@ -211,13 +225,6 @@ class _Extractor:
                     raw[key] = self.dataset(obj, layer, name)
                 else:
                     raise self.fail(layer, name, f"expected a dataset, found {type(obj).__name__}")
-            except NetxFormatError:
-                raise
-            except MemoryError:
-                raise self.fail(layer, name, "reading it needs more memory than allowed (LIMITS.memory_bytes "
-                                             "in the parser process)") from None
-            except Exception as exc:  # any h5py/libhdf5 failure on a corrupted object
-                raise self.fail(layer, name, f"unreadable ({type(exc).__name__}: {exc})") from None
         return raw
 
     def network(self) -> List[RawLayer]:
@@ -226,16 +233,11 @@ class _Extractor:
             handle = h5py.File(self.path, "r")
         except Exception as exc:
             raise self.fail(None, None, f"not an HDF5 file ({type(exc).__name__}: {exc})") from None
-        with handle:
-            try:
-                root = self.child(handle, "layer", None, "layer")
-                if not isinstance(root, h5py.Group):
-                    raise self.fail(None, "layer", "missing the 'layer' group")
-                count = len(root)
-            except NetxFormatError:
-                raise
-            except Exception as exc:
-                raise self.fail(None, "layer", f"unreadable ({type(exc).__name__}: {exc})") from None
+        with self.guard(None, "layer"), handle:
+            root = self.child(handle, "layer", None, "layer")
+            if not isinstance(root, h5py.Group):
+                raise self.fail(None, "layer", "missing the 'layer' group")
+            count = len(root)
             if count == 0:
                 raise self.fail(None, "layer", "the network has no layers")
             if count > self.limits.max_layers:
@@ -243,16 +245,12 @@ class _Extractor:
                                                "(LIMITS.max_layers)")
             layers = []
             for i in range(count):
-                try:
+                with self.guard(i, None):
                     group = self.child(root, str(i), i, None)
-                except NetxFormatError:
-                    raise
-                except Exception as exc:
-                    raise self.fail(i, None, f"unreadable ({type(exc).__name__}: {exc})") from None
-                if group is None:
-                    raise self.fail(None, "layer", f"layer groups must be named 0..{count - 1}; '{i}' is missing")
-                if not isinstance(group, h5py.Group):
-                    raise self.fail(i, None, "expected a group")
+                    if group is None:
+                        raise self.fail(None, "layer", f"layer groups must be named 0..{count - 1}; '{i}' is missing")
+                    if not isinstance(group, h5py.Group):
+                        raise self.fail(i, None, "expected a group")
                 layers.append(self.group(group, LAYER_KEYS + ("neuron",), i))
         return layers
 
@@ -307,6 +305,9 @@ def extract_isolated(path: str, limits: Optional[Limits] = None) -> List[RawLaye
             status = _wait(pid, read_fd, limits.timeout_s)
         finally:
             os.close(read_fd)
+        if status is None:
+            raise NetxFormatError(path, None, None, f"parsing took longer than {limits.timeout_s:g} s "
+                                                    "(LIMITS.timeout_s); the file is corrupted or far too large")
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             reason = ("ran past its CPU-time limit" if sig == signal.SIGXCPU
@@ -364,8 +365,8 @@ def _limit_resources(limits: Limits) -> None:  # pragma: no cover - runs in the 
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
-def _wait(pid: int, fd: int, timeout_s: float) -> int:
-    """The child's wait status once ``fd`` (its end of a pipe) closes; kills it after ``timeout_s`` seconds."""
+def _wait(pid: int, fd: int, timeout_s: float) -> Optional[int]:
+    """The child's wait status once ``fd`` (its end of a pipe) closes; None if it ran past ``timeout_s`` (killed)."""
     deadline = time.monotonic() + timeout_s
     status = None
     try:
@@ -378,15 +379,7 @@ def _wait(pid: int, fd: int, timeout_s: float) -> int:
         if status is None:  # out of time, or interrupted (KeyboardInterrupt, an alarm): never leave it behind
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-    if status is None:
-        raise _Timeout(timeout_s)
     return status
-
-
-class _Timeout(Exception):
-    def __init__(self, seconds: float):
-        super().__init__(seconds)
-        self.seconds = seconds
 
 
 # ----------------------------------------------------------------------------- the wire format
@@ -438,10 +431,4 @@ def _decode(path: str, stream: BinaryIO) -> List[RawLayer]:
 def read_raw(path: str, limits: Optional[Limits] = None) -> List[RawLayer]:
     """The raw layers of ``path``: isolated in a child process when ``limits.isolate``, else in-process."""
     limits = LIMITS if limits is None else limits
-    if not limits.isolate:
-        return extract(path, limits)
-    try:
-        return extract_isolated(path, limits)
-    except _Timeout as exc:
-        raise NetxFormatError(path, None, None, f"parsing took longer than {exc.seconds:g} s (LIMITS.timeout_s); "
-                                                "the file is corrupted or far too large") from None
+    return extract_isolated(path, limits) if limits.isolate else extract(path, limits)
