@@ -120,7 +120,8 @@ class LayerSpec:
     weight_exp : int
         Per-layer weight exponent: the effective weight is ``weight << weight_exp``.
     bias : np.ndarray or None
-        Integer bias mantissas (int64), per channel or per neuron; effective bias ``bias << 6``.
+        Integer bias mantissas (int64, 1-D), per channel (conv, pool) or per neuron in file order; effective
+        bias ``bias << 6``.
     delay : np.ndarray or None
         Axonal delays (int64) if the file has them.
     kernel_size, stride, padding, dilation : tuple of two ints or None
@@ -371,9 +372,7 @@ class _Reader:
             if ltype != "input":
                 fields["bias"] = self.ints(raw, "bias", index, required=False, lo=BIAS_RANGE[0], hi=BIAS_RANGE[1],
                                            what=" (13-bit bias mantissas)")
-                if fields["bias"] is not None and fields["bias"].size not in (shape[0], math.prod(shape)):
-                    raise self.fail(index, "bias", f"expected {shape[0]} (per channel) or {math.prod(shape)} values, "
-                                                   f"found {fields['bias'].size}")
+                fields["bias"] = self._bias(fields["bias"], index, shape, ltype in ("conv", "pool"))
             fields["neuron"] = self.neuron(raw, index, shape)
             exp_range = dict(lo=WEIGHT_EXP_RANGE[0], hi=WEIGHT_EXP_RANGE[1])
             if isinstance(raw.get("neuron"), dict) and "weight_exp" in raw["neuron"]:
@@ -381,6 +380,18 @@ class _Reader:
             if "weightExp" in raw:
                 fields["weight_exp"] = self.scalar(raw, "weightExp", index, **exp_range)
         return LayerSpec(**fields)
+
+    def _bias(self, bias: Optional[np.ndarray], index: int, shape: Tuple[int, ...],
+              conv: bool) -> Optional[np.ndarray]:
+        """A bias per neuron (dense, conv) or per channel (conv) as a flat vector in file (torch) order."""
+        if bias is None:
+            return None
+        sizes = (shape[0], math.prod(shape)) if conv else (math.prod(shape),)
+        if bias.size not in sizes or (bias.ndim != 1 and bias.shape != shape):
+            allowed = " or ".join(f"({size},)" for size in sorted(set(sizes)))
+            raise self.fail(index, "bias", f"expected shape {allowed} or {shape} ({'per channel or ' if conv else ''}"
+                                           f"per neuron), found {bias.shape}")
+        return bias.reshape(-1)
 
     def _need_prev(self, index: int, prev: Optional[Tuple[int, ...]]) -> None:
         if prev is None:

@@ -18,12 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lava_ternary  # noqa: F401  (the Python 3.11 fix before lava)
-from lava_ternary import fixed, safe_read
+from lava_ternary import safe_read
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import LIMITS, read_network
 
 from test_netfile import TERNARY, layer_group, write_net
-from test_sim import assert_same_as_lava, dense, write_net as write_sim_net
+from test_sim import assert_same_as_lava, conv, dense, write_net as write_sim_net
 
 CUBA = dict(type="CUBA", iDecay=1024, vDecay=512, vThMant=40, refDelay=1, gradedSpike=False)
 
@@ -354,29 +354,55 @@ LOADED = []
 
 @pytest.fixture(scope="module")
 def fuzz_source(tmp_path_factory):
-    """A network at the edges of what the reader accepts (13-bit biases, extreme decays and thresholds)."""
+    """A network at the edges of what the reader accepts (13-bit biases per neuron of a conv, extreme decays and
+    thresholds)."""
     rng = np.random.default_rng(7)
     path = tmp_path_factory.mktemp("flip") / "source.net"
-    layers = [dense(6, 5, rng, bias=np.array([4095, -4096, 4095, -4096, 100, -100]),
-                    neuron=dict(kind="CUBA", i_decay=0, v_decay=4096, vth=1, bits=0)),
-              dense(4, 6, rng, bias=np.array([4095, -4096, 0, 1]), neuron=dict(vth=fixed.MAX_VTH_MANT, i_decay=4096,
-                                                                                 v_decay=0, bits=2)),
-              dense(3, 4, rng, bias=np.array([-4096, 4095, 7]), neuron=dict(kind="CUBA", i_decay=4096, v_decay=0,
-                                                                              vth=fixed.MAX_VTH_MANT, bits=0))]
-    return write_sim_net(path, layers)
+    edge_bias = np.where(rng.random(32) < 0.5, 4095, -4096)
+    edge_bias[::3] = rng.integers(-50, 50, edge_bias[::3].size)
+    layers = [dict(type="input", shape=[1, 4, 4]),
+              conv((2, 4, 4), 1, rng, bias=edge_bias, neuron=dict(kind="CUBA", i_decay=0, v_decay=4096, vth=1, bits=0)),
+              dict(type="flatten", shape=[32, 1, 1]),
+              dense(4, 32, rng, scale=40, bias=np.array([4095, -4096, 0, 1]),
+                    neuron=dict(vth=300, i_decay=4096, v_decay=0, bits=2)),
+              dense(3, 4, rng, bias=np.array([-4096, 4095, 7]), neuron=dict(kind="CUBA", i_decay=4096, v_decay=4096,
+                                                                              vth=2000, bits=0)),
+              dense(2, 3, rng, neuron=dict(kind="CUBA", i_decay=2048, v_decay=0, vth=1, bits=0))]
+    write_sim_net(path, layers)
+    with h5py.File(path, "r+") as handle:  # int16 storage: many flips land on other valid values
+        for name in ("1/weight", "1/bias", "3/weight", "3/bias", "4/weight", "4/bias", "5/weight"):
+            group, key = handle["layer/" + name].parent, name.split("/")[1]
+            replace(group, key, group[key][()].astype(np.int16))
+    return path
+
+
+def _data_spans(path):
+    """(offset, size) of every contiguous dataset's bytes in the file: flips there change values."""
+    spans = []
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda name, obj: spans.append((obj.id.get_offset(), obj.id.get_storage_size()))
+                          if isinstance(obj, h5py.Dataset) and obj.id.get_offset() is not None else None)
+    return [span for span in spans if span[1] > 0]
 
 
 @settings(max_examples=120, derandomize=True, deadline=None)
-@given(flips=st.lists(st.tuples(st.integers(0, 2 ** 31), st.integers(1, 255)), min_size=1, max_size=4),
-       cut=st.one_of(st.none(), st.integers(0, 2 ** 31)))
-def test_byte_flips_load_or_fail_cleanly(fuzz_source, tmp_path_factory, flips, cut):
-    data = bytearray(open(fuzz_source, "rb").read())
-    for position, xor in flips:
-        data[position % len(data)] ^= xor
-    if cut is not None:
-        data = data[: cut % len(data)]
+@given(seed=st.integers(0, 2 ** 32 - 1))
+def test_byte_flips_load_or_fail_cleanly(fuzz_source, tmp_path_factory, seed):
+    """1-4 flipped bytes (anywhere, or inside a dataset's values) and sometimes a truncation, from one seed."""
+    rng = np.random.default_rng(seed)
+    raw = bytearray(open(fuzz_source, "rb").read())
+    spans = _data_spans(fuzz_source)
+    for _ in range(rng.integers(1, 5)):
+        if rng.random() < 0.5:
+            offset, size = spans[rng.integers(len(spans))]
+            position = offset + rng.integers(size)
+        else:
+            position = rng.integers(len(raw))
+        raw[position] ^= int(rng.integers(1, 256))
+    if rng.random() < 0.1:
+        raw = raw[: rng.integers(len(raw))]
     path = tmp_path_factory.mktemp("case") / "flipped.net"
-    path.write_bytes(bytes(data))
+    path.write_bytes(bytes(raw))
     FUZZ["cases"] += 1
     try:
         read_network(path)
@@ -423,3 +449,11 @@ def test_cli_info_gives_one_line_for_hostile_files(tmp_path, capsys, case):
     assert main(["info", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and "Traceback" not in err[0]
+
+
+def test_bias_shapes_netx_cannot_broadcast_are_refused(tmp_path):
+    fails(write_net(tmp_path / "conv.net", lambda root: replace(root["1"], "bias", np.zeros(71))), "bias",
+          "per channel or per neuron", layer=1)
+    fails(write_net(tmp_path / "conv.net", lambda root: replace(root["1"], "bias", np.zeros((6, 6, 2)))), "bias",
+          "per channel or per neuron", layer=1)
+    fails(dense_net(tmp_path / "dense.net", bias=np.zeros((3, 1))), "bias", "per neuron", layer=1)

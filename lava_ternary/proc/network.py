@@ -114,7 +114,11 @@ def _layer_node(layer: LayerSpec) -> _Node:
     for key in ("weight", "weight_rec", "bias", "delay"):
         if getattr(layer, key) is not None:
             values[key] = _value(getattr(layer, key))
+    if layer.delay is not None and not np.any(layer.delay):
+        del values["delay"]  # all-zero delays: a plain Dense, as the simulator runs it
     if layer.type in ("conv", "pool"):
+        if layer.bias is not None and layer.bias.size != layer.channels:  # per neuron: netx wants (W, H, C)
+            values["bias"] = layer.bias.reshape(layer.shape).transpose(2, 1, 0)
         weight = layer.weight
         if layer.type == "pool":
             weight = np.broadcast_to(weight, (layer.channels, 1) + layer.kernel_size).astype(np.int64).copy()
