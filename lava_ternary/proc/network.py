@@ -161,7 +161,8 @@ class Network(netx_hdf5.Network):
     Raises
     ------
     NetxFormatError
-        For a file netx cannot build from (unknown layer or neuron type, bad keys, bad shapes).
+        For a file that fails validation (missing, not HDF5, a hostile or corrupted file, bad keys, values
+        out of range, bad shapes) or that netx cannot build from; stock netx never sees such a file.
     """
 
     def __init__(self, net_config: PathLike, num_layers: Optional[int] = None, skip_layers: int = 0,
