@@ -335,6 +335,9 @@ def _child(path: str, limits: Limits, fd: int) -> None:  # pragma: no cover - ru
                 layers = extract(path, limits)
             except NetxFormatError as err:
                 _write_error(out, err)
+            except MemoryError:
+                _write_error(out, NetxFormatError(path, None, None, "parsing needs more memory than allowed "
+                                                                    "(LIMITS.memory_bytes)"))
             else:
                 _write(out, layers)
     except BaseException:
