@@ -376,13 +376,20 @@ def _wait(pid: int, fd: int, timeout_s: float) -> Optional[int]:
         while time.monotonic() < deadline:
             ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
             if ready and os.read(fd, 4096) == b"":
-                status = os.waitpid(pid, 0)[1]
+                status = _reap(pid)
                 break
     finally:
         if status is None:  # out of time, or interrupted (KeyboardInterrupt, an alarm): never leave it behind
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            _reap(pid)
     return status
+
+
+def _reap(pid: int) -> int:
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:  # SIGCHLD ignored by the caller: the child was reaped already, its answer tells
+        return 0
 
 
 # ----------------------------------------------------------------------------- the wire format

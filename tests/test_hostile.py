@@ -455,3 +455,14 @@ def test_bias_shapes_netx_cannot_broadcast_are_refused(tmp_path):
     fails(write_net(tmp_path / "conv.net", lambda root: replace(root["1"], "bias", np.zeros((6, 6, 2)))), "bias",
           "per channel or per neuron", layer=1)
     fails(dense_net(tmp_path / "dense.net", bias=np.zeros((3, 1))), "bias", "per neuron", layer=1)
+
+
+def test_isolation_works_when_the_caller_ignores_sigchld(tmp_path):
+    path = write_net(tmp_path / "ok.net")
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        assert len(read_network(path)) == 5
+        (tmp_path / "text.net").write_text("not hdf5")
+        fails(tmp_path / "text.net", None, "not an HDF5 file")
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
