@@ -7,32 +7,56 @@ values. The Lava loader (:mod:`lava_ternary.netx`), the batched simulator, the r
 ``lava-ternary info`` all read networks through it, so a bad file fails the same way everywhere:
 with one :class:`~lava_ternary.errors.NetxFormatError` naming file, layer and key.
 
+Reading happens in two stages: :mod:`lava_ternary.safe_read` lets ``libhdf5`` parse the file (in a
+child process with time and memory limits, by default) and hands back only the whitelisted keys as
+bounded numpy arrays and strings; this module then validates those values in pure numpy. Every range
+that Lava or the simulator would wrap is refused here, for every neuron kind the reader accepts
+(TERNARY, CUBA/LOIHI, SDNN, RF), so that a file that loads runs the same in both.
+
 Axis orders are the file's (torch): ``shape`` is (C, H, W) or (N,), conv weights are
 (C_out, C_in/groups, kH, kW), dense weights (out, in); ``kernel_size``/``stride``/``padding``/
-``dilation`` are (H, W). The schema is documented in ``docs/netx_schema.md``.
+``dilation`` are (H, W). The schema and the limits are documented in ``docs/netx_schema.md``.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-import h5py
 import numpy as np
 
 from lava_ternary import fixed
 from lava_ternary.errors import NetxFormatError
+from lava_ternary.safe_read import LIMITS, Limits, RawLayer, read_raw
+
+__all__ = ["LIMITS", "Limits", "LayerSpec", "NetSpec", "NeuronSpec", "read_network"]
 
 #: Layer types this package reads (and the Lava loader builds).
 LAYER_TYPES = ("input", "dense", "dense_rec", "conv", "pool", "flatten", "average")
-#: Neuron types handed to stock netx unchanged (beside our ``TERNARY``).
+#: Neuron types handed to stock netx (beside our ``TERNARY``; any type containing ``RF`` is an RF neuron).
 STOCK_NEURON_TYPES = ("CUBA", "LOIHI", "SDNN")
 #: Required integer keys of a TERNARY neuron group with their allowed closed ranges.
 TERNARY_INT_KEYS = {"vThMant": (1, fixed.MAX_VTH_MANT), "refDelay": (0, 1 << 16), "messageBits": (1, 32)}
 #: TERNARY keys that may be a scalar or one value per channel, with their allowed ranges.
 TERNARY_CHANNEL_KEYS = {"iDecay": (0, fixed.DECAY_UNITY), "vDecay": (0, fixed.DECAY_UNITY),
                         "vInit": (-(fixed.MAX_STATE - 1), fixed.MAX_STATE - 1)}
+#: Required keys (one value each: Lava's neurons hold them in shape-(1,) Vars) of the stock neuron kinds.
+STOCK_NEURON_KEYS = {
+    "CUBA": {"iDecay": (0, fixed.DECAY_UNITY), "vDecay": (0, fixed.DECAY_UNITY), "vThMant": (1, fixed.MAX_VTH_MANT)},
+    "SDNN": {"vThMant": (0, fixed.MAX_VTH_MANT)},
+    "RF": {"vThMant": (1, fixed.MAX_VTH_MANT), "sinDecay": (1, fixed.DECAY_UNITY),
+           "cosDecay": (-fixed.DECAY_UNITY, fixed.DECAY_UNITY)},
+}
+STOCK_NEURON_KEYS["LOIHI"] = STOCK_NEURON_KEYS["CUBA"]
+#: Optional ``messageBits`` of any neuron (0: unary spikes).
+MESSAGE_BITS_RANGE = (0, 32)
 WEIGHT_MANT_RANGE = (-256, 254)
+#: Bias mantissas: 13 bits signed (Lava's ``bias_mant``; the effective bias is ``bias << 6``).
+BIAS_RANGE = (-(1 << 12), (1 << 12) - 1)
+#: Axonal delays (netx clips anything else; the simulator runs TERNARY dense delays, one per output neuron).
+DELAY_RANGE = (0, 62)
+WEIGHT_EXP_RANGE = (-8, 8)
 
 
 @dataclass(frozen=True)
@@ -96,7 +120,8 @@ class LayerSpec:
     weight_exp : int
         Per-layer weight exponent: the effective weight is ``weight << weight_exp``.
     bias : np.ndarray or None
-        Integer bias mantissas (int64), per channel or per neuron; effective bias ``bias << 6``.
+        Integer bias mantissas (int64, 1-D), per channel (conv, pool) or per neuron in file order; effective
+        bias ``bias << 6``.
     delay : np.ndarray or None
         Axonal delays (int64) if the file has them.
     kernel_size, stride, padding, dilation : tuple of two ints or None
@@ -175,108 +200,109 @@ class NetSpec:
 
 
 class _Reader:
-    """Reads one file; every failure becomes a NetxFormatError naming file, layer and key."""
+    """Validates the raw layers of one file; every failure becomes a NetxFormatError naming file, layer and key."""
 
-    def __init__(self, path: str, input_shape: Optional[Tuple[int, ...]]):
-        self.path = path
+    def __init__(self, path: str, input_shape: Optional[Tuple[int, ...]], limits: Limits):
+        self.path, self.limits = path, limits
         self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
 
     def fail(self, layer: Optional[int], key: Optional[str], problem: str) -> NetxFormatError:
         return NetxFormatError(self.path, layer, key, problem)
 
-    @staticmethod
-    def _text(value: Any) -> str:
-        if np.ndim(value) and np.size(value) != 1:
-            return ""
-        value = np.asarray(value).reshape(-1)[0] if np.ndim(value) else value
-        if isinstance(value, np.ndarray):
-            value = value.item()
-        return value.decode("ascii") if isinstance(value, bytes) else str(value)
-
-    def text(self, group: h5py.Group, key: str, layer: Optional[int], prefix: str = "") -> str:
-        if key not in group:
+    def text(self, raw: RawLayer, key: str, layer: int, prefix: str = "") -> str:
+        value = raw.get(key)
+        if value is None:
             raise self.fail(layer, prefix + key, "missing")
-        value = group[key][()]
-        if not isinstance(value, (bytes, str, np.ndarray, np.bytes_, np.str_)) or (
-                isinstance(value, np.ndarray) and (value.size != 1 or value.dtype.kind not in "OSU")):
-            raise self.fail(layer, prefix + key, f"expected a string, found {value!r}")
-        return self._text(value)
+        if not isinstance(value, str):
+            found = "a group" if isinstance(value, dict) else f"{value!r}"
+            raise self.fail(layer, prefix + key, f"expected a string, found {found}")
+        return value
 
-    def ints(self, group: h5py.Group, key: str, layer: int, prefix: str = "", required: bool = True,
-             ndim: Optional[Tuple[int, ...]] = None) -> Optional[np.ndarray]:
-        """An integer-valued dataset as int64 (float storage holding integers is accepted)."""
-        if key not in group:
+    def ints(self, raw: RawLayer, key: str, layer: int, prefix: str = "", required: bool = True,
+             ndim: Optional[Tuple[int, ...]] = None, lo: Optional[int] = None,
+             hi: Optional[int] = None, what: str = "") -> Optional[np.ndarray]:
+        """An integer-valued dataset as int64 (float storage holding integers is accepted), range-checked."""
+        value = raw.get(key)
+        name = prefix + key
+        if value is None:
             if required:
-                raise self.fail(layer, prefix + key, "missing")
+                raise self.fail(layer, name, "missing")
             return None
-        if not isinstance(group[key], h5py.Dataset):
-            raise self.fail(layer, prefix + key, "expected a dataset, found a group")
-        value = np.asarray(group[key][()])
+        if isinstance(value, dict):
+            raise self.fail(layer, name, "expected a dataset, found a group")
+        if isinstance(value, str):
+            raise self.fail(layer, name, f"expected numbers, found the string {value!r}")
+        value = np.asarray(value)
         if value.dtype.kind not in "biuf":
-            raise self.fail(layer, prefix + key, f"expected numbers, found dtype {value.dtype}")
+            raise self.fail(layer, name, f"expected numbers, found dtype {value.dtype}")
+        if ndim is not None and value.ndim not in ndim:
+            raise self.fail(layer, name, f"expected {' or '.join(map(str, ndim))}-D, found shape {value.shape}")
+        if value.size == 0:
+            return value.astype(np.int64)
         if value.dtype.kind == "f":
             if not np.all(np.isfinite(value)) or np.any(value != np.round(value)):
-                raise self.fail(layer, prefix + key, "expected integer values, found fractions or non-finite values")
-        if ndim is not None and value.ndim not in ndim:
-            raise self.fail(layer, prefix + key, f"expected {' or '.join(map(str, ndim))}-D, found shape {value.shape}")
-        return value.astype(np.int64)
+                raise self.fail(layer, name, "expected integer values, found fractions or non-finite values")
+        # compare before converting: uint64 and large floats would wrap in int64
+        low, high = value.min(), value.max()
+        if float(high) >= 2.0 ** 62 or float(low) <= -2.0 ** 62:
+            raise self.fail(layer, name, f"values in [{low}, {high}] are far out of range")
+        value = value.astype(np.int64)
+        low, high = int(value.min()), int(value.max())
+        if (lo is not None and low < lo) or (hi is not None and high > hi):
+            raise self.fail(layer, name, f"values in [{low}, {high}] outside {lo}..{hi}{what}")
+        return value
 
-    def scalar(self, group: h5py.Group, key: str, layer: int, prefix: str = "", default: Optional[int] = None,
+    def scalar(self, raw: RawLayer, key: str, layer: int, prefix: str = "", default: Optional[int] = None,
                lo: Optional[int] = None, hi: Optional[int] = None) -> Optional[int]:
-        value = self.ints(group, key, layer, prefix, required=default is None)
+        value = self.ints(raw, key, layer, prefix, required=default is None, lo=lo, hi=hi)
         if value is None:
             return default
         if value.size != 1:
             raise self.fail(layer, prefix + key, f"expected one value, found shape {value.shape}")
-        value = int(value.reshape(-1)[0])
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self.fail(layer, prefix + key, f"value {value} outside {lo}..{hi}")
-        return value
+        return int(value.reshape(-1)[0])
 
-    def pair(self, group: h5py.Group, key: str, layer: int, default: Optional[int] = None,
+    def pair(self, raw: RawLayer, key: str, layer: int, default: Optional[int] = None,
              lo: int = 0) -> Tuple[int, int]:
-        value = self.ints(group, key, layer, required=default is None)
+        value = self.ints(raw, key, layer, required=default is None, lo=lo, hi=self.limits.max_layer_neurons)
         if value is None:
             return (default, default)
         flat = value.reshape(-1)
-        if flat.size != 2:  # stock netx indexes both entries
+        if flat.size == 1:  # netx expands a scalar to both axes
+            flat = np.repeat(flat, 2)
+        if flat.size != 2:
             raise self.fail(layer, key, f"expected two values (H, W), found shape {value.shape}")
-        if np.any(flat < lo):
-            raise self.fail(layer, key, f"values {flat.tolist()} must be >= {lo}")
         return int(flat[0]), int(flat[1])
 
     # ---------------------------------------------------------------- neuron
-    def neuron(self, group: h5py.Group, layer: int) -> Optional[NeuronSpec]:
-        if "neuron" not in group:
+    def neuron(self, raw: RawLayer, layer: int, shape: Tuple[int, ...]) -> Optional[NeuronSpec]:
+        ngroup = raw.get("neuron")
+        if ngroup is None:
             return None
-        ngroup = group["neuron"]
-        if not isinstance(ngroup, h5py.Group):
-            raise self.fail(layer, "neuron", "expected a group")
+        if not isinstance(ngroup, dict):
+            raise self.fail(layer, "neuron", "expected a group, found a dataset")
         ntype = self.text(ngroup, "type", layer, "neuron/")
-        params: Dict[str, Any] = {}
-        for key, item in ngroup.items():
-            if not isinstance(item, h5py.Dataset):
-                raise self.fail(layer, f"neuron/{key}", "expected a dataset, found a group")
-            value = item[()]
-            if isinstance(value, (bytes, np.bytes_)) or (isinstance(value, np.ndarray) and value.dtype.kind in "OSU"):
-                params[key] = self._text(value)
-            elif isinstance(value, np.ndarray):
-                params[key] = value
-            else:
-                params[key] = value.item() if hasattr(value, "item") else value
+        params: Dict[str, Any] = {"type": ntype}
         if ntype == "TERNARY":
-            self._ternary(ngroup, params, layer)
-        elif ntype in ("CUBA", "LOIHI"):
-            for key in ("iDecay", "vDecay", "vThMant"):
-                self.ints(ngroup, key, layer, "neuron/")
-        elif ntype == "SDNN":
-            self.ints(ngroup, "vThMant", layer, "neuron/")
-        elif "RF" not in ntype:
+            self._ternary(ngroup, params, layer, shape)
+            return NeuronSpec(ntype, params)
+        kind = ntype if ntype in STOCK_NEURON_TYPES else "RF" if "RF" in ntype else None
+        if kind is None:
             raise self.fail(layer, "neuron/type", f"unknown neuron type {ntype!r} (known: TERNARY, "
                                                   f"{', '.join(STOCK_NEURON_TYPES)}, RF variants)")
+        for key, (lo, hi) in STOCK_NEURON_KEYS[kind].items():
+            params[key] = self.scalar(ngroup, key, layer, "neuron/", lo=lo, hi=hi)
+        if "messageBits" in ngroup:
+            params["messageBits"] = self.scalar(ngroup, "messageBits", layer, "neuron/", lo=MESSAGE_BITS_RANGE[0],
+                                                hi=MESSAGE_BITS_RANGE[1])
+        if kind == "SDNN" and "sigma_output" in ngroup:
+            params["sigma_output"] = True  # netx only asks whether the key exists
+        if kind == "RF" and params["sinDecay"] ** 2 + params["cosDecay"] ** 2 > fixed.DECAY_UNITY ** 2:
+            raise self.fail(layer, "neuron/cosDecay", f"sinDecay={params['sinDecay']} and cosDecay="
+                                                      f"{params['cosDecay']} make a growing oscillation "
+                                                      f"(sin^2 + cos^2 must be <= {fixed.DECAY_UNITY}^2)")
         return NeuronSpec(ntype, params)
 
-    def _ternary(self, ngroup: h5py.Group, params: Dict[str, Any], layer: int) -> None:
+    def _ternary(self, ngroup: RawLayer, params: Dict[str, Any], layer: int, shape: Tuple[int, ...]) -> None:
         for key, (lo, hi) in TERNARY_INT_KEYS.items():
             params[key] = self.scalar(ngroup, key, layer, "neuron/", lo=lo, hi=hi)
         for key, allowed in (("resetMode", fixed.RESET_MODES), ("spikeMode", fixed.SPIKE_MODES)):
@@ -289,60 +315,83 @@ class _Reader:
                             f"{params['messageBits']} bits cannot carry {params['spikeMode']} spikes (need >= {need}; "
                             "with fewer, Lava's Dense/Conv turn -1 into +1)")
         for key, (lo, hi) in TERNARY_CHANNEL_KEYS.items():
-            value = self.ints(ngroup, key, layer, "neuron/", required=key != "vInit", ndim=(0, 1))
+            value = self.ints(ngroup, key, layer, "neuron/", required=key != "vInit", ndim=(0, 1), lo=lo, hi=hi)
             value = np.zeros((), np.int64) if value is None else value
-            if np.any(value < lo) or np.any(value > hi):
-                raise self.fail(layer, f"neuron/{key}", f"values in [{int(value.min())}, {int(value.max())}] "
-                                                        f"outside {lo}..{hi}")
+            if value.ndim == 1 and value.size != shape[0]:
+                raise self.fail(layer, f"neuron/{key}", f"expected a scalar or {shape[0]} values (one per channel), "
+                                                        f"found {value.size}")
             params[key] = int(value.reshape(-1)[0]) if value.size == 1 else value
         if "amplitude" in ngroup:
-            amplitude = np.asarray(ngroup["amplitude"][()])
-            if amplitude.dtype.kind not in "biuf" or not np.all(np.isfinite(amplitude)) or np.any(amplitude <= 0):
+            amplitude = ngroup["amplitude"]
+            if (not isinstance(amplitude, np.ndarray) or amplitude.dtype.kind not in "biuf"
+                    or not np.all(np.isfinite(amplitude)) or np.any(amplitude <= 0)):
                 raise self.fail(layer, "neuron/amplitude", f"expected finite positive numbers, found {amplitude!r}")
             params["amplitude"] = amplitude.astype(np.float64)
 
     # ---------------------------------------------------------------- layers
-    def layer(self, group: h5py.Group, index: int, prev: Optional[Tuple[int, ...]]) -> LayerSpec:
-        ltype = self.text(group, "type", index)
+    def layer(self, raw: RawLayer, index: int, prev: Optional[Tuple[int, ...]]) -> LayerSpec:
+        ltype = self.text(raw, "type", index)
         if ltype not in LAYER_TYPES:
             raise self.fail(index, "type", f"unknown layer type {ltype!r} (supported: {', '.join(LAYER_TYPES)})")
-        shape_arr = self.ints(group, "shape", index, ndim=(1,))
-        if shape_arr.size == 0 or np.any(shape_arr < 1):
-            raise self.fail(index, "shape", f"expected positive sizes, found {shape_arr.tolist()}")
+        shape_arr = self.ints(raw, "shape", index, ndim=(1,))
+        if not 1 <= shape_arr.size <= 3 or np.any(shape_arr < 1):
+            raise self.fail(index, "shape", f"expected 1 to 3 positive sizes, found {shape_arr.tolist()}")
         shape = tuple(int(s) for s in shape_arr)
+        if math.prod(shape) > self.limits.max_layer_neurons:
+            raise self.fail(index, "shape", f"{shape} has {math.prod(shape)} neurons, more than the limit "
+                                            f"{self.limits.max_layer_neurons} (LIMITS.max_layer_neurons)")
         if prev is None and ltype != "input":
             prev = self.input_shape
         fields: Dict[str, Any] = dict(index=index, type=ltype, shape=shape, input_shape=prev)
         if ltype == "input":
             if prev is not None:
                 raise self.fail(index, "type", "an input layer must be the first layer")
+            # netx reads weight and bias with int(...) into Input.transform (not applied): one value each
+            for key, (lo, hi) in (("weight", WEIGHT_MANT_RANGE), ("bias", BIAS_RANGE)):
+                value = self.ints(raw, key, index, required=False, lo=lo, hi=hi)
+                if value is not None and value.size != 1:
+                    raise self.fail(index, key, f"expected one value, found shape {value.shape}")
+                if key == "bias":
+                    fields["bias"] = value
         elif ltype == "flatten":
             if prev is None:  # a leading flatten: the network consumes the flattened vector
-                prev = fields["input_shape"] = (int(np.prod(shape)),)
-            if int(np.prod(shape)) != int(np.prod(prev)):
-                raise self.fail(index, "shape", f"flatten of {prev} must have {int(np.prod(prev))} elements, found {shape}")
+                prev = fields["input_shape"] = (math.prod(shape),)
+            if math.prod(shape) != math.prod(prev):
+                raise self.fail(index, "shape", f"flatten of {prev} must have {math.prod(prev)} elements, "
+                                                f"found {shape}")
         elif ltype in ("dense", "dense_rec"):
-            fields.update(self._dense(group, index, shape, prev, ltype == "dense_rec"))
+            fields.update(self._dense(raw, index, shape, prev, ltype == "dense_rec"))
         elif ltype in ("conv", "pool"):
-            fields.update(self._conv(group, index, shape, prev, ltype == "pool"))
+            fields.update(self._conv(raw, index, shape, prev, ltype == "pool"))
         elif ltype == "average":
             self._need_prev(index, prev)
-            size = int(np.prod(shape))
-            if int(np.prod(prev)) % size:
-                raise self.fail(index, "shape", f"average to {size} outputs must divide the {int(np.prod(prev))} inputs")
+            if math.prod(prev) % math.prod(shape):
+                raise self.fail(index, "shape", f"average to {math.prod(shape)} outputs must divide the "
+                                                f"{math.prod(prev)} inputs")
         if ltype in ("input", "dense", "dense_rec", "conv", "pool"):
-            fields["bias"] = self.ints(group, "bias", index, required=False)
-            if ltype != "input" and fields["bias"] is not None and fields["bias"].size not in (shape[0], int(np.prod(shape))):
-                raise self.fail(index, "bias", f"expected {shape[0]} (per channel) or {int(np.prod(shape))} values, "
-                                               f"found {fields['bias'].size}")
-            fields["neuron"] = self.neuron(group, index)
-            if "neuron" in group and "weight_exp" in group["neuron"]:
-                fields["weight_exp"] = self.scalar(group["neuron"], "weight_exp", index, "neuron/", lo=-8, hi=8)
-            if "weightExp" in group:
-                fields["weight_exp"] = self.scalar(group, "weightExp", index, lo=-8, hi=8)
-            if fields["neuron"] is not None and fields["neuron"].is_ternary:
-                self._check_channels(fields["neuron"], shape, index)
+            if ltype != "input":
+                fields["bias"] = self.ints(raw, "bias", index, required=False, lo=BIAS_RANGE[0], hi=BIAS_RANGE[1],
+                                           what=" (13-bit bias mantissas)")
+                fields["bias"] = self._bias(fields["bias"], index, shape, ltype in ("conv", "pool"))
+            fields["neuron"] = self.neuron(raw, index, shape)
+            exp_range = dict(lo=WEIGHT_EXP_RANGE[0], hi=WEIGHT_EXP_RANGE[1])
+            if isinstance(raw.get("neuron"), dict) and "weight_exp" in raw["neuron"]:
+                fields["weight_exp"] = self.scalar(raw["neuron"], "weight_exp", index, "neuron/", **exp_range)
+            if "weightExp" in raw:
+                fields["weight_exp"] = self.scalar(raw, "weightExp", index, **exp_range)
         return LayerSpec(**fields)
+
+    def _bias(self, bias: Optional[np.ndarray], index: int, shape: Tuple[int, ...],
+              conv: bool) -> Optional[np.ndarray]:
+        """A bias per neuron (dense, conv) or per channel (conv) as a flat vector in file (torch) order."""
+        if bias is None:
+            return None
+        sizes = (shape[0], math.prod(shape)) if conv else (math.prod(shape),)
+        if bias.size not in sizes or (bias.ndim != 1 and bias.shape != shape):
+            allowed = " or ".join(f"({size},)" for size in sorted(set(sizes)))
+            raise self.fail(index, "bias", f"expected shape {allowed} or {shape} ({'per channel or ' if conv else ''}"
+                                           f"per neuron), found {bias.shape}")
+        return bias.reshape(-1)
 
     def _need_prev(self, index: int, prev: Optional[Tuple[int, ...]]) -> None:
         if prev is None:
@@ -350,64 +399,71 @@ class _Reader:
                                             "no input_shape was given (give it: Network(..., input_shape=(W, H, C)), "
                                             "--input-shape C,H,W; lava_ternary.netx.export_hdf5 records it)")
 
-    def _check_channels(self, neuron: NeuronSpec, shape: Tuple[int, ...], index: int) -> None:
-        for key in TERNARY_CHANNEL_KEYS:
-            value = np.asarray(neuron.params[key])
-            if value.ndim == 1 and value.size != shape[0]:
-                raise self.fail(index, f"neuron/{key}", f"expected a scalar or {shape[0]} values (one per channel), "
-                                                        f"found {value.size}")
+    def _weight(self, raw: RawLayer, key: str, index: int, ndim: Tuple[int, ...]) -> np.ndarray:
+        weight = self.ints(raw, key, index, ndim=ndim, lo=WEIGHT_MANT_RANGE[0], hi=WEIGHT_MANT_RANGE[1],
+                           what=" (the 8-bit weight range)")
+        if weight.size == 0:
+            raise self.fail(index, key, f"an empty weight of shape {weight.shape}")
+        return weight
 
-    def _weight_range(self, weight: np.ndarray, index: int, key: str) -> None:
-        if weight.size and (weight.min() < WEIGHT_MANT_RANGE[0] or weight.max() > WEIGHT_MANT_RANGE[1]):
-            raise self.fail(index, key, f"weight mantissas in [{int(weight.min())}, {int(weight.max())}] exceed the "
-                                        f"8-bit range {list(WEIGHT_MANT_RANGE)}")
+    def _delay(self, raw: RawLayer, index: int, sizes: Tuple[int, ...],
+               matrix: Optional[Tuple[int, ...]] = None) -> Optional[np.ndarray]:
+        """Axonal delays: integers 0..62, a scalar, one per entry of ``sizes`` or (dense) the weight's shape."""
+        delay = self.ints(raw, "delay", index, required=False, lo=DELAY_RANGE[0], hi=DELAY_RANGE[1])
+        if delay is None:
+            return None
+        if not (delay.ndim == 0 or (delay.ndim == 1 and delay.size in sizes) or delay.shape == matrix):
+            allowed = " or ".join([f"({s},)" for s in sizes] + ([str(matrix)] if matrix else []))
+            raise self.fail(index, "delay", f"expected a scalar or shape {allowed}, found {delay.shape}")
+        return delay
 
-    def _dense(self, group: h5py.Group, index: int, shape: Tuple[int, ...], prev: Optional[Tuple[int, ...]],
+    def _dense(self, raw: RawLayer, index: int, shape: Tuple[int, ...], prev: Optional[Tuple[int, ...]],
                rec: bool) -> Dict[str, Any]:
-        if "weight" in group and isinstance(group["weight"], h5py.Group):
+        if isinstance(raw.get("weight"), dict):
             raise self.fail(index, "weight", "complex (real/imag) weights are not supported")
-        weight = self.ints(group, "weight", index, ndim=(1, 2))
-        out = int(np.prod(shape))
+        weight = self._weight(raw, "weight", index, (1, 2))
+        out = math.prod(shape)
         weight = weight.reshape(out, -1) if weight.ndim == 1 and weight.size % out == 0 else weight
         if weight.ndim != 2 or weight.shape[0] != out:
             raise self.fail(index, "weight", f"expected ({out}, in) for {out} outputs, found {weight.shape}")
-        if prev is not None and weight.shape[1] != int(np.prod(prev)):
+        if prev is not None and weight.shape[1] != math.prod(prev):
             raise self.fail(index, "weight", f"{weight.shape[1]} inputs do not match the previous output {prev} "
-                                             f"({int(np.prod(prev))} values)")
+                                             f"({math.prod(prev)} values)")
         for key, expect in (("inFeatures", weight.shape[1]), ("outFeatures", out)):
-            value = self.scalar(group, key, index, default=expect)
+            value = self.scalar(raw, key, index, default=expect)
             if value != expect:
                 raise self.fail(index, key, f"{value} does not match the weight shape {weight.shape}")
-        self._weight_range(weight, index, "weight")
-        fields: Dict[str, Any] = {"weight": weight, "delay": self.ints(group, "delay", index, required=False)}
+        fields: Dict[str, Any] = {"weight": weight,
+                                  "delay": self._delay(raw, index, tuple({out, weight.shape[1]}), weight.shape)}
         if prev is None:
             fields["input_shape"] = (int(weight.shape[1]),)
         if rec:
-            weight_rec = self.ints(group, "weight_rec", index, ndim=(1, 2)).reshape(out, -1)
-            if weight_rec.shape != (out, out):
+            weight_rec = self._weight(raw, "weight_rec", index, (1, 2))
+            if weight_rec.size != out * out:
                 raise self.fail(index, "weight_rec", f"expected ({out}, {out}), found {weight_rec.shape}")
-            fields["weight_rec"] = weight_rec
+            fields["weight_rec"] = weight_rec.reshape(out, out)
         return fields
 
-    def _conv(self, group: h5py.Group, index: int, shape: Tuple[int, ...], prev: Optional[Tuple[int, ...]],
+    def _conv(self, raw: RawLayer, index: int, shape: Tuple[int, ...], prev: Optional[Tuple[int, ...]],
               pool: bool) -> Dict[str, Any]:
         self._need_prev(index, prev)
         if len(prev) != 3 or len(shape) != 3:
             raise self.fail(index, "shape", f"conv/pool layers need (C, H, W) shapes, found input {prev} and output {shape}")
-        weight = self.ints(group, "weight", index, ndim=(4, 5))
+        weight = self._weight(raw, "weight", index, (4, 5))
         if weight.ndim == 5:
             if weight.shape[4] != 1:
                 raise self.fail(index, "weight", f"a 5-D weight must end in 1, found {weight.shape}")
             weight = weight[..., 0]
         kernel = (int(weight.shape[2]), int(weight.shape[3]))
-        if "kernelSize" in group and self.pair(group, "kernelSize", index, lo=1) != kernel:
-            raise self.fail(index, "kernelSize", f"{self.pair(group, 'kernelSize', index)} does not match the weight {weight.shape}")
+        if "kernelSize" in raw and self.pair(raw, "kernelSize", index, lo=1) != kernel:
+            raise self.fail(index, "kernelSize", f"{self.pair(raw, 'kernelSize', index)} does not match the weight "
+                                                 f"{weight.shape}")
         # stock netx reads stride/padding/dilation/groups of a conv without defaults: they are required there
-        stride = self.pair(group, "stride", index, default=kernel[0] if pool else None, lo=1)
-        if pool and "stride" not in group:
+        stride = self.pair(raw, "stride", index, default=kernel[0] if pool else None, lo=1)
+        if pool and "stride" not in raw:
             stride = kernel
-        padding = self.pair(group, "padding", index, default=0 if pool else None)
-        dilation = self.pair(group, "dilation", index, default=1 if pool else None, lo=1)
+        padding = self.pair(raw, "padding", index, default=0 if pool else None)
+        dilation = self.pair(raw, "dilation", index, default=1 if pool else None, lo=1)
         c_in = prev[0]
         if pool:
             groups = c_in
@@ -416,14 +472,14 @@ class _Reader:
             if shape[0] != c_in:
                 raise self.fail(index, "shape", f"pooling keeps the {c_in} channels, found {shape}")
         else:
-            groups = self.scalar(group, "groups", index, lo=1)
+            groups = self.scalar(raw, "groups", index, lo=1, hi=c_in)
             if c_in % groups or weight.shape[0] % groups or weight.shape[1] * groups != c_in:
                 raise self.fail(index, "weight", f"weight {weight.shape} with groups={groups} does not fit {c_in} "
                                                  "input channels")
             if weight.shape[0] != shape[0]:
                 raise self.fail(index, "weight", f"{weight.shape[0]} output channels do not match shape {shape}")
             for key, expect in (("inChannels", c_in), ("outChannels", shape[0])):
-                value = self.scalar(group, key, index, default=expect)
+                value = self.scalar(raw, key, index, default=expect)
                 if value != expect:
                     raise self.fail(index, key, f"{value} does not match {expect}")
         out_hw = tuple((prev[1 + a] + 2 * padding[a] - dilation[a] * (kernel[a] - 1) - 1) // stride[a] + 1
@@ -431,39 +487,22 @@ class _Reader:
         if tuple(shape[1:]) != out_hw:
             raise self.fail(index, "shape", f"expected output (H, W) = {out_hw} from input {prev}, kernel {kernel}, "
                                             f"stride {stride}, padding {padding}, dilation {dilation}; found {shape[1:]}")
-        self._weight_range(weight, index, "weight")
         return {"weight": weight, "kernel_size": kernel, "stride": stride, "padding": padding,
-                "dilation": dilation, "groups": groups, "delay": self.ints(group, "delay", index, required=False)}
+                "dilation": dilation, "groups": groups,
+                "delay": self._delay(raw, index, (shape[0], math.prod(shape)))}
 
-    def network(self) -> NetSpec:
-        if not os.path.exists(self.path):
-            raise self.fail(None, None, "no such file")
-        try:
-            handle = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise self.fail(None, None, f"not an HDF5 file ({exc})") from None
-        with handle:
-            if "layer" not in handle or not isinstance(handle["layer"], h5py.Group):
-                raise self.fail(None, "layer", "missing the 'layer' group")
-            groups = handle["layer"]
-            names = sorted(groups.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
-            if not names:
-                raise self.fail(None, "layer", "the network has no layers")
-            if names != [str(i) for i in range(len(names))]:
-                raise self.fail(None, "layer", f"layer groups must be named 0..{len(names) - 1}, found {names}")
-            layers = []
-            prev: Optional[Tuple[int, ...]] = None
-            for i in range(len(names)):
-                group = groups[str(i)]
-                if not isinstance(group, h5py.Group):
-                    raise self.fail(i, None, "expected a group")
-                spec = self.layer(group, i, prev)
-                layers.append(spec)
-                prev = spec.shape
+    def network(self, raw_layers: List[RawLayer]) -> NetSpec:
+        layers = []
+        prev: Optional[Tuple[int, ...]] = None
+        for i, raw in enumerate(raw_layers):
+            spec = self.layer(raw, i, prev)
+            layers.append(spec)
+            prev = spec.shape
         return NetSpec(path=self.path, layers=tuple(layers))
 
 
-def read_network(path: Union[str, "os.PathLike[str]"], input_shape: Optional[Tuple[int, ...]] = None) -> NetSpec:
+def read_network(path: Union[str, "os.PathLike[str]"], input_shape: Optional[Tuple[int, ...]] = None,
+                 limits: Optional[Limits] = None) -> NetSpec:
     """Read and validate a netx HDF5 network file.
 
     Parameters
@@ -473,6 +512,8 @@ def read_network(path: Union[str, "os.PathLike[str]"], input_shape: Optional[Tup
     input_shape : tuple of int, optional
         Input shape in file order (C, H, W) or (N,), for files whose first layer is not ``input``.
         Without it the first layer's input is inferred from its weights where possible (dense).
+    limits : Limits, optional
+        Bounds of the read and whether to parse in a child process (default: :data:`LIMITS`).
 
     Returns
     -------
@@ -482,6 +523,10 @@ def read_network(path: Union[str, "os.PathLike[str]"], input_shape: Optional[Tup
     Raises
     ------
     NetxFormatError
-        For a missing file, a missing/ill-typed/out-of-range key or inconsistent shapes.
+        For a missing or non-regular file, a file that is not HDF5, links or storage outside the file, a
+        dataset over the limits, a missing/ill-typed/out-of-range key or inconsistent shapes, and for a
+        parse that crashes or runs out of time or memory.
     """
-    return _Reader(os.fspath(path), input_shape).network()
+    name = os.fspath(path)
+    limits = LIMITS if limits is None else limits
+    return _Reader(name, input_shape, limits).network(read_raw(name, limits))

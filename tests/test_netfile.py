@@ -138,3 +138,20 @@ def test_reads_stock_slayer_cuba_export(tmp_path):
     assert [layer.neuron.type for layer in spec] == ["CUBA", "CUBA"]
     assert spec[0].weight.shape == (6, 10) and spec.input_shape == (10,) and not spec.is_ternary
     assert spec[1].neuron.params["vThMant"] == 32
+
+
+def test_reads_every_network_shipped_with_lava_dl():
+    """The range checks accept lava-dl's own test networks (CUBA, LOIHI with delays, SDNN with sigma output)."""
+    from pathlib import Path
+
+    import lava.lib.dl.netx as netx_pkg
+
+    site = Path(netx_pkg.__file__).parents[4]
+    files = sorted((site / "tests" / "lava" / "lib" / "dl" / "netx").rglob("*.net"))
+    if not files:
+        pytest.skip("lava-dl's test networks are not installed")
+    kinds = set()
+    for path in files:
+        spec = read_network(path)
+        kinds |= {layer.neuron.type for layer in spec if layer.neuron is not None}
+    assert {"CUBA", "LOIHI", "SDNN"} <= kinds

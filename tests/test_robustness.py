@@ -101,9 +101,20 @@ def _mutate(path, kind, name, draw_value):
                      else np.int64(-1))
         elif kind == "absurd_shape":
             _replace(f, name, np.array([10 ** 9, 10 ** 9, 10 ** 9]))
+        elif kind == "uint64":
+            _replace(f, name, np.full(np.shape(old), 2 ** 64 - 1 - draw_value[0], dtype=np.uint64))
+        elif kind == "group":
+            del f[name]
+            f.create_group(name)
+        elif kind == "soft_link":
+            del f[name]
+            f[name] = h5py.SoftLink(name if draw_value[0] % 2 else "/nowhere")  # a loop or a dangling link
+        elif kind == "non_ascii":
+            _replace(f, name, np.bytes_(bytes(draw_value) + b"\xff"))
 
 
-KINDS = ["drop", "string", "float", "nan", "inf", "reshape", "huge", "negative", "absurd_shape", "truncate", "garbage"]
+KINDS = ["drop", "string", "float", "nan", "inf", "reshape", "huge", "negative", "absurd_shape", "truncate", "garbage",
+         "uint64", "group", "soft_link", "non_ascii"]
 
 
 def _exercise(path):

@@ -4,7 +4,9 @@ Lives in :mod:`lava_ternary.proc` because Lava's model discovery imports every m
 module that defines a Process (here: only this small package). Import it as
 ``lava_ternary.netx.Network``; the behaviour is documented there and in ``docs/netx_schema.md``.
 
-The file is first validated by :func:`lava_ternary.netfile.read_network`; while the stock
+The file is first validated by :func:`lava_ternary.netfile.read_network` (an isolated, bounded parse);
+stock netx then reads the validated records through a ``NetDict`` stand-in and never opens the file
+itself, so what Lava builds is exactly what the reader (and the simulator) checked. While the stock
 ``_create`` runs, netx's neuron dispatch (``Network.get_neuron_params``, called by explicit class
 name inside netx) is swapped for one that builds :class:`TernaryCUBA` for ``TERNARY`` neurons, and
 netx's ``optimize_weight_bits`` for one that accepts all-zero weights; both are restored in
@@ -70,54 +72,75 @@ def _optimize_weight_bits(weight: np.ndarray):
 
 _STOCK_OPTIMIZE = netx_hdf5.optimize_weight_bits
 _STOCK_NEURON_PARAMS = netx_hdf5.Network.get_neuron_params
+_STOCK_NET_DICT = netx_hdf5.NetDict
 
 
-class _LayerView:
-    """A layer group as the stock ``_create`` reads it, with a pool shown as a depthwise conv."""
+class _Node:
+    """A stand-in for netx's ``NetDict`` that serves validated values of a :class:`NetSpec`.
 
-    def __init__(self, group: Any, spec: LayerSpec):
-        self._group, self._spec = group, spec
-        self.f = group.f
-        self._override: Dict[str, Any] = {}
-        if spec.type == "pool":
-            channels = spec.channels
-            kernel = np.broadcast_to(spec.weight, (channels, 1) + spec.kernel_size).astype(np.int64).copy()
-            self._override = {"type": "conv", "weight": kernel, "groups": np.int64(channels),
-                              "stride": np.array(spec.stride), "padding": np.array(spec.padding),
-                              "dilation": np.array(spec.dilation)}
+    Stock netx reads every key through ``NetDict`` (``'type'`` as str, weights and bias as int arrays,
+    other keys as stored); this node gives it the same types from the validated records, so stock netx
+    never opens the file itself. ``f`` and ``name`` stand in for the h5py object netx and the neuron
+    dispatch look at.
+    """
+
+    COPY_KEYS = ("weight", "weight_rec", "bias")
+
+    def __init__(self, name: str, values: Dict[str, Any]):
+        self.name, self._values = name, values
+        self.f = self
 
     def keys(self):
-        return set(self._group.keys()) | set(self._override)
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self._override:
-            return self._override[key]
-        return self._group[key]
-
-
-class _LayersView:
-    """The ``layer`` group with each layer wrapped in :class:`_LayerView`."""
-
-    def __init__(self, group: Any, spec: NetSpec):
-        self._group, self._spec = group, spec
+        return self._values.keys()
 
     def __len__(self) -> int:
-        return len(self._spec)
+        return len(self._values)
 
-    def __getitem__(self, index: int) -> _LayerView:
-        return _LayerView(self._group[index], self._spec[index])
+    def __contains__(self, key: str) -> bool:
+        return key in self._values
+
+    def __getitem__(self, key: Union[str, int]) -> Any:
+        value = self._values[str(key)]
+        if key in self.COPY_KEYS:
+            return np.asarray(value).astype(int).copy()
+        return value
 
 
-class _ConfigView:
-    """The file root as the stock ``_create`` reads it."""
+def _value(value: Any) -> Any:
+    """A validated value as stock netx gets it from h5py: numpy scalars for 0-d data, arrays otherwise."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    if isinstance(value, (int, np.integer)):
+        return np.int64(value)
+    return value
 
-    def __init__(self, config: Any, spec: NetSpec):
-        self._config, self._spec = config, spec
 
-    def __getitem__(self, key: str) -> Any:
-        if key == "layer":
-            return _LayersView(self._config["layer"], self._spec)
-        return self._config[key]
+def _layer_node(layer: LayerSpec) -> _Node:
+    """The ``layer/<i>`` group of a validated layer (a pool shown as a depthwise conv with constant weights)."""
+    name = f"/layer/{layer.index}"
+    values: Dict[str, Any] = {"type": "conv" if layer.type == "pool" else layer.type, "shape": np.array(layer.shape)}
+    for key in ("weight", "weight_rec", "bias", "delay"):
+        if getattr(layer, key) is not None:
+            values[key] = _value(getattr(layer, key))
+    if layer.delay is not None and not np.any(layer.delay):
+        del values["delay"]  # all-zero delays: a plain Dense, as the simulator runs it
+    if layer.type in ("conv", "pool"):
+        if layer.bias is not None and layer.bias.size != layer.channels:  # per neuron: netx wants (W, H, C)
+            values["bias"] = layer.bias.reshape(layer.shape).transpose(2, 1, 0)
+        weight = layer.weight
+        if layer.type == "pool":
+            weight = np.broadcast_to(weight, (layer.channels, 1) + layer.kernel_size).astype(np.int64).copy()
+        values.update(weight=weight, groups=np.int64(layer.groups), stride=np.array(layer.stride),
+                      padding=np.array(layer.padding), dilation=np.array(layer.dilation))
+    if layer.neuron is not None:
+        params = {key: _value(value) for key, value in layer.neuron.params.items()}
+        values["neuron"] = _Node(f"{name}/neuron", params)
+    return _Node(name, values)
+
+
+def _root_node(spec: NetSpec) -> _Node:
+    layers = {str(layer.index): _layer_node(layer) for layer in spec}
+    return _Node("/", {"layer": _Node("/layer", layers)})
 
 
 class Network(netx_hdf5.Network):
@@ -146,21 +169,32 @@ class Network(netx_hdf5.Network):
     Raises
     ------
     NetxFormatError
-        For a file netx cannot build from (unknown layer or neuron type, bad keys, bad shapes).
+        For a file that fails validation (missing, not HDF5, a hostile or corrupted file, bad keys, values
+        out of range, bad shapes) or that netx cannot build from; stock netx never sees such a file.
     """
 
     def __init__(self, net_config: PathLike, num_layers: Optional[int] = None, skip_layers: int = 0,
                  input_message_bits: Optional[int] = 0, input_shape: Optional[Tuple[int, ...]] = None,
                  reset_interval: Optional[int] = None, reset_offset: int = 0, spike_exp: int = 6,
                  sparse_fc_layer: bool = False) -> None:
-        super().__init__(net_config=os.fspath(net_config), num_layers=num_layers, skip_layers=skip_layers,
-                         input_message_bits=input_message_bits, input_shape=input_shape,
-                         reset_interval=reset_interval, reset_offset=reset_offset, spike_exp=spike_exp,
-                         sparse_fc_layer=sparse_fc_layer)
+        path = os.fspath(net_config)
+        chw = None if input_shape is None else tuple(int(s) for s in input_shape)[::-1]
+        self.spec = read_network(path, chw)  # isolated, bounded parse; stock netx never opens the file
+        root = _root_node(self.spec)
+        netx_hdf5.NetDict = lambda filename=None, mode="r", f=None: root
+        try:
+            super().__init__(net_config=path, num_layers=num_layers, skip_layers=skip_layers,
+                             input_message_bits=input_message_bits, input_shape=input_shape,
+                             reset_interval=reset_interval, reset_offset=reset_offset, spike_exp=spike_exp,
+                             sparse_fc_layer=sparse_fc_layer)
+        finally:
+            netx_hdf5.NetDict = _STOCK_NET_DICT
+
+    def __del__(self) -> None:
+        if hasattr(self, "_runtime"):  # a file that failed validation never made a Lava process
+            super().__del__()
 
     def _create(self):
-        chw = None if self.input_shape is None else tuple(int(s) for s in self.input_shape)[::-1]
-        self.spec = read_network(self.filename, chw)
         limit = len(self.spec) if self.num_layers is None else min(len(self.spec), self.num_layers)
         for layer in self.spec.layers[:limit]:
             if layer.type == "average":
@@ -180,8 +214,6 @@ class Network(netx_hdf5.Network):
             return _STOCK_NEURON_PARAMS(neuron_config, input=input, reset_interval=reset_interval,
                                         reset_offset=reset_offset, spike_exp=spike_exp)
 
-        stock_config = self.net_config
-        self.net_config = _ConfigView(stock_config, self.spec)
         netx_hdf5.Network.get_neuron_params = staticmethod(neuron_params)
         netx_hdf5.optimize_weight_bits = _optimize_weight_bits
         try:
@@ -189,7 +221,6 @@ class Network(netx_hdf5.Network):
         finally:
             netx_hdf5.Network.get_neuron_params = staticmethod(_STOCK_NEURON_PARAMS)
             netx_hdf5.optimize_weight_bits = _STOCK_OPTIMIZE
-            self.net_config = stock_config
         if not layers:
             raise NetxFormatError(self.filename, None, "layer", "no Lava layer to build (only input/flatten layers)")
         return layers
