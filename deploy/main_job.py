@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 from lava_ternary import cliargs

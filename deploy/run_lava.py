@@ -10,7 +10,6 @@ the exit code is 1 when any spike differs.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
