@@ -31,6 +31,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--samples", type=cliargs.positive_int, default=None,
                         help="test samples on Lava (default: the whole split)")
     parser.add_argument("--seed", type=cliargs.seed, default=0)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars in the steps")
     return parser
 
 
@@ -53,15 +54,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = args.out
     samples = args.samples or len(load_split("digits", "test", args.timesteps))
     common = ["--timesteps", str(args.timesteps)]
+    quiet = ["--quiet"] if args.quiet else []
     _step("train", train.main, ["--out", str(out), "--epochs", str(args.epochs), "--neuron", args.neuron,
-                                "--seed", str(args.seed), *common])
+                                "--seed", str(args.seed), *common, *quiet])
     net = out / "model.net"
     from training.checkpoint import load_model
     population = str(load_model(out / "best.pt")[0].config.get("population", 1))
     _step("Lava CPU simulation", run_lava.main, [str(net), "--checkpoint", str(out / "best.pt"),
                                                  "--samples", str(samples), "--json", str(out / "lava.json"),
-                                                 *common])
-    _step("fast bit-exact simulator", evaluate.main, [str(net), *common, "--population", population,
+                                                 *common, *quiet])
+    _step("fast bit-exact simulator", evaluate.main, [str(net), *common, *quiet, "--population", population,
                                                        "--json", str(out / "evaluate.json")])
     _step("report", report.main, [str(net), *common, "--population", population,
                                   "--out", str(out / "report")])

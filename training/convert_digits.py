@@ -156,7 +156,7 @@ def main(argv=None) -> int:
         params = ann_parameters(stages)
         if seed == args.seeds[0]:
             plots(acts, stages, 4, args.out)
-        for method in tqdm(args.methods, desc=f"seed {seed}"):
+        for method in tqdm(args.methods, desc=f"seed {seed}", disable=args.quiet):
             for T in args.timesteps:
                 net = build_snn(stages, params, plan_thresholds(stages, acts, T, method), shape, amp,
                                 spike_mode_of(method)).to(device)

@@ -74,6 +74,7 @@ def convert_parser(prog: str = "lava-ternary convert") -> OneLineParser:
                    help="calibration set size (the paper: 3000)")
     p.add_argument("--data-root", type=cliargs.existing_dir, default=None)
     p.add_argument("--out", type=cliargs.output_dir, default=None, help="output folder (default results/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
