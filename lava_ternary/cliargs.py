@@ -229,8 +229,8 @@ def resolve_run(prog: str, args: argparse.Namespace, *, population: Optional[int
                 latency: Optional[int] = None) -> RunSettings:
     """Read the network file and the dataset's description; check the run arguments against both.
 
-    ``args`` holds ``net``, ``dataset``, ``encoding`` and ``signed`` and, where the subcommand has them,
-    ``input_shape``, ``latency``, ``input_message_bits``, ``population``, ``samples``/``limit``.
+    ``args`` holds ``net`` and ``dataset`` and, where the subcommand has them, ``encoding``, ``signed``,
+    ``input_shape``, ``latency``, ``input_message_bits`` and ``population``.
     ``population`` and ``latency`` are defaults from elsewhere (a checkpoint). Raises
     :class:`ArgumentCheckError` (or the network's :class:`~lava_ternary.errors.NetxFormatError`) for
     values that cannot give a meaningful result; warns about a latency shorter than the network's depth.
@@ -239,7 +239,7 @@ def resolve_run(prog: str, args: argparse.Namespace, *, population: Optional[int
     from training.data import dataset_info
 
     try:
-        info = dataset_info(args.dataset, getattr(args, "encoding", "direct"), getattr(args, "signed", False))
+        info = dataset_info(args.dataset, getattr(args, "encoding", "direct"), bool(getattr(args, "signed", False)))
     except ValueError as exc:
         raise ArgumentCheckError(f"--dataset: {exc}") from None
     given = getattr(args, "input_shape", None)
@@ -259,14 +259,17 @@ def resolve_run(prog: str, args: argparse.Namespace, *, population: Optional[int
     lat = (depth if latency is None else int(latency)) if lat is None else lat
     if lat < depth:
         warn(prog, f"--latency {lat} is shorter than the network's {depth} neuron layers: the readout over the "
-                   f"last T steps misses the last {depth - lat} step(s) of every sample's response and counts "
-                   f"{depth - lat} step(s) of the next sample, so the accuracy will be lower than deployed")
-    needed = needed_message_bits(info.max_level, info.max_level > 0 and getattr(args, "signed", False))
+                   f"last T steps misses the last {depth - lat} step(s) of the network's response to every "
+                   f"sample, so the accuracy will be lower than deployed")
+    encoding = getattr(args, "encoding", "direct")
+    # signed spikes come from rate encoding and event data only; direct input is the non-negative pixel level
+    signed = getattr(args, "signed", False) and (encoding == "rate" or info.pixel_levels == 0)
+    needed = needed_message_bits(info.max_level, signed)
     bits = getattr(args, "input_message_bits", None)
     if bits is None:
         bits = needed
     elif bits < needed:
-        span = f"-{info.max_level}..{info.max_level}" if getattr(args, "signed", False) else f"0..{info.max_level}"
+        span = f"-{info.max_level}..{info.max_level}" if signed else f"0..{info.max_level}"
         raise ArgumentCheckError(f"--input-message-bits {bits} cannot carry {info.name}'s input range {span} "
                                  f"(needs {needed} bits; larger values would wrap); leave it unset or use >= {needed}")
     pop = getattr(args, "population", None)

@@ -4,8 +4,8 @@
 ``evaluate``, ``report``, ``loihi``, ``demo``) and ``info`` to an ``argparse`` subparsers object. The
 script wrappers pass every argument after the subcommand to the script (so ``lava-ternary train --help``
 is the script's own help). Every argument is checked (:mod:`lava_ternary.cliargs`) before torch, lava or
-numba load: a script module imports only light modules at the top, or names in :data:`PARSERS` a light
-module whose ``build_parser()`` checks the arguments first. Bad input
+numba load: a script module imports only light modules at the top, or :data:`PARSERS` names a light
+module whose ``build_parser(subcommand)`` checks the arguments first. Bad input
 (:class:`~lava_ternary.errors.LavaTernaryError`, a missing file, an OS error) ends with one line on
 stderr and exit code 2, never a traceback. :class:`OneLineParser` is the argument parser the scripts
 use for the same behaviour on bad arguments.
