@@ -9,6 +9,10 @@ sample plus one sample, which simulates in milliseconds), measured after one unm
 the compiled-code cache. For ``info``, ``evaluate`` and ``report`` the script also lists which heavy
 modules (torch, torchvision, lava-dl's slayer, lava-dl) an in-process call loaded.
 
+Every case also records the CPU seconds (user + system) of its process, which depend less on the load
+of a shared machine than the wall time, and the load average is recorded. For ``evaluate`` start-up,
+``-X importtime`` splits out the imports that ``training.data`` brings (torch, scikit-learn's datasets).
+
 Targets: a bad argument or missing file < 1 s, ``info`` < 1 s, ``evaluate`` start-up < 3 s (warm
 cache). Prints the table and writes ``benchmarks/results/cli.json`` (``--before FILE`` embeds an
 earlier result, e.g. of the tree before a change, under ``"before"``).
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,12 +52,32 @@ def cases(net: str, tmp: str) -> Dict[str, List[List[str]]]:
 
 
 def timed(argv: List[str], env: Dict[str, str]) -> Dict[str, object]:
-    """Wall time, exit code and the stderr line count of one ``python -m lava_ternary.cli`` process."""
+    """Wall and CPU time, exit code and the stderr line count of one ``python -m lava_ternary.cli`` process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "lava_ternary.cli", *argv], cwd=ROOT, env=env,
                           capture_output=True, text=True)
-    return {"seconds": time.perf_counter() - start, "code": proc.returncode,
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {"seconds": seconds, "cpu_s": cpu, "code": proc.returncode,
             "stderr_lines": len(proc.stderr.strip().splitlines()), "stderr_last": proc.stderr.strip()[-200:]}
+
+
+def import_breakdown(argv: List[str], env: Dict[str, str]) -> Dict[str, float]:
+    """Seconds of the top-level imports of one ``python -X importtime -m lava_ternary.cli`` run, largest first."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "lava_ternary.cli", *argv], cwd=ROOT,
+                          env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    top = {}
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            _, cumulative, raw = line.split("|")
+            if cumulative.strip().isdigit() and not raw.startswith("  "):  # nested imports are indented
+                top[raw.strip()] = int(cumulative) / 1e6
+    largest = dict(sorted(top.items(), key=lambda kv: -kv[1])[:8])
+    return {"wall_s": wall, "all_imports_s": sum(top.values()), "largest_s": largest}
 
 
 def loaded_modules(argv: List[str], env: Dict[str, str]) -> List[str]:
@@ -97,12 +122,16 @@ def main(argv=None) -> int:
                 runs = [timed(line, env) for _ in range(args.repeats)]
                 median = statistics.median(r["seconds"] for r in runs)
                 name = " ".join(a if a != net else "NET" for a in line)
-                result["cases"][name] = {"target": target, "median_s": median, "code": runs[0]["code"],
+                result["cases"][name] = {"target": target, "median_s": median,
+                                         "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),
+                                         "code": runs[0]["code"],
                                          "stderr_lines": runs[0]["stderr_lines"], "stderr_last": runs[0]["stderr_last"]}
                 worst[target] = max(worst.get(target, 0.0), median)
-                print(f"{target:17s} {median:6.2f} s  exit {runs[0]['code']}  {runs[0]['stderr_lines']} stderr "
+                print(f"{target:17s} {median:6.2f} s ({result['cases'][name]['median_cpu_s']:5.2f} s CPU)  "
+                      f"exit {runs[0]['code']}  {runs[0]['stderr_lines']} stderr "
                       f"lines  lava-ternary {name}", flush=True)
         result["worst_s"] = worst
+        result["evaluate_imports"] = import_breakdown(["evaluate", net, "--limit", "1", "--batch-size", "1"], env)
         result["met"] = {t: worst[t] < limit for t, limit in TARGETS.items()}
         result["heavy_modules"] = {
             "info": loaded_modules(["info", net], env),
@@ -113,6 +142,8 @@ def main(argv=None) -> int:
         result["before"] = json.loads(args.before.read_text())
     print("worst per target:", {t: round(s, 2) for t, s in worst.items()}, "met:", result["met"])
     print("heavy modules loaded:", result["heavy_modules"])
+    print("evaluate start-up imports:", {k: round(v, 2) for k, v in result["evaluate_imports"]["largest_s"].items()},
+          f"of {result['evaluate_imports']['wall_s']:.2f} s")
     write_json(args.out, result)
     return 0
 
