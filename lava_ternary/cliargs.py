@@ -277,8 +277,8 @@ def resolve_run(prog: str, args: argparse.Namespace, *, population: Optional[int
     outputs = int(spec.output_shape[0])
     if outputs % pop or outputs // pop != info.num_classes:
         hint = f"; use --population {outputs // info.num_classes}" if outputs % info.num_classes == 0 else ""
-        raise ArgumentCheckError(f"--population {pop}: the network's {outputs} output neurons do not make "
-                                 f"{info.num_classes} classes of {pop} ({info.name} has {info.num_classes} classes){hint}")
+        raise ArgumentCheckError(f"--population {pop}: the network's {outputs} output neurons are not {info.name}'s "
+                                 f"{info.num_classes} classes x {pop} neuron(s) per class{hint}")
     return RunSettings(spec, info, wanted, lat, bits, pop)
 
 
