@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
-
 from lava_ternary import cliargs
 from lava_ternary.commands import OneLineParser, guarded
 
@@ -48,6 +46,7 @@ def build_parser() -> OneLineParser:
 def evaluate(args) -> dict:
     """Simulate the split through the network; return accuracy, counts and timing."""
     run = cliargs.resolve_run(PROG, args)
+    import numpy as np
     from tqdm import tqdm
 
     from lava_ternary import sim

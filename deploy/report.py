@@ -12,8 +12,6 @@ import argparse
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
-
 from lava_ternary import cliargs, hardware
 from lava_ternary.commands import OneLineParser, guarded
 
@@ -80,6 +78,8 @@ def check_file(path: Path, args) -> cliargs.RunSettings:
 
 def analyze_file(path: Path, args, conventions, chip, run: cliargs.RunSettings):
     """Simulate the first samples of the split through ``path`` and build its report (with accuracy)."""
+    import numpy as np
+
     from lava_ternary import report, sim
     from lava_ternary.parity import default_message_bits
     from training.data import load_split

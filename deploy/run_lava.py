@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-import numpy as np
-
 from lava_ternary import cliargs
 from lava_ternary.commands import OneLineParser, guarded
 
@@ -56,6 +54,8 @@ def build_parser() -> OneLineParser:
 
 def run(args) -> dict:
     """Simulate the samples on Lava (and torch when a checkpoint is given); return the numbers."""
+    import numpy as np
+
     model = None
     if args.checkpoint is not None:
         from training.checkpoint import load_model

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-import numpy as np
-
 from lava_ternary import cliargs
 from lava_ternary.commands import OneLineParser, fail, guarded
 
@@ -62,6 +60,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if problem is not None:
             return fail(PROG, RuntimeError(problem))
         settings = cliargs.resolve_run(PROG, args)
+        import numpy as np
+
         from lava_ternary import parity
         from training.data import load_split
 
