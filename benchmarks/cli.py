@@ -121,7 +121,7 @@ def main(argv=None) -> int:
             for line in lines:
                 runs = [timed(line, env) for _ in range(args.repeats)]
                 median = statistics.median(r["seconds"] for r in runs)
-                name = " ".join(a if a != net else "NET" for a in line)
+                name = " ".join(line).replace(net, "NET").replace(tmp, "TMP")
                 result["cases"][name] = {"target": target, "median_s": median,
                                          "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),
                                          "code": runs[0]["code"],
