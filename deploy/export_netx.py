@@ -6,17 +6,20 @@ by :func:`lava_ternary.netx.export_hdf5` atomically; the layer table of the writ
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import List, Optional
 
+from lava_ternary import cliargs
 from lava_ternary.commands import OneLineParser, guarded
+
+PROG = "lava-ternary export"
 
 
 def build_parser() -> OneLineParser:
-    """The command-line arguments."""
-    parser = OneLineParser(prog="lava-ternary export", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", type=Path, help="checkpoint written by training.train (e.g. best.pt)")
-    parser.add_argument("out", type=Path, help="netx HDF5 file to write")
+    """The command-line arguments (checked on parsing: the checkpoint exists, the output can be written)."""
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=cliargs.checkpoint_file,
+                        help="checkpoint written by training.train (e.g. best.pt)")
+    parser.add_argument("out", type=cliargs.output_file, help="netx HDF5 file to write")
     return parser
 
 
@@ -34,9 +37,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(network_table(spec))
         latency = getattr(model, "latency", None)
         print(f"wrote {args.out}: {len(spec)} layers from {args.checkpoint} "
-              f"(T={meta.get('timesteps', '?')}, latency {latency})")
+              f"(trained with {meta.get('timesteps', '?')} input steps + {latency} latency steps per sample)")
         return 0
-    return guarded("lava-ternary export", body)
+    return guarded(PROG, body)
 
 
 if __name__ == "__main__":

@@ -15,21 +15,23 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
+from lava_ternary import cliargs
 from lava_ternary.commands import OneLineParser
 
 
 def build_parser() -> OneLineParser:
-    """Arguments of the main job."""
+    """Arguments of the main job (each checked on parsing: :mod:`lava_ternary.cliargs`)."""
     parser = OneLineParser(prog="lava-ternary demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--timesteps", "-T", type=int, default=4)
+    parser.add_argument("--out", type=cliargs.output_dir, default="runs/demo", help="output folder (default runs/demo)")
+    parser.add_argument("--epochs", type=cliargs.positive_int, default=8)
+    parser.add_argument("--timesteps", "-T", type=cliargs.positive_int, default=4, help="input steps per sample")
     parser.add_argument("--neuron", default="ternary-learned", choices=("binary", "ternary", "ternary-learned"))
-    parser.add_argument("--samples", type=int, default=10 ** 6, help="test samples on Lava (default: the whole split)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", type=cliargs.positive_int, default=None,
+                        help="test samples on Lava (default: the whole split)")
+    parser.add_argument("--seed", type=cliargs.seed, default=0)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars in the steps")
     return parser
 
 
@@ -44,21 +46,24 @@ def _step(title: str, main: Callable[[Optional[List[str]]], int], argv: Sequence
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the four steps; print where everything was written."""
+    args = build_parser().parse_args(argv)
     from deploy import evaluate, report, run_lava
     from training import train
+    from training.data import load_split
 
-    args = build_parser().parse_args(argv)
     out = args.out
+    samples = args.samples or len(load_split("digits", "test", args.timesteps))
     common = ["--timesteps", str(args.timesteps)]
+    quiet = ["--quiet"] if args.quiet else []
     _step("train", train.main, ["--out", str(out), "--epochs", str(args.epochs), "--neuron", args.neuron,
-                                "--seed", str(args.seed), *common])
+                                "--seed", str(args.seed), *common, *quiet])
     net = out / "model.net"
     from training.checkpoint import load_model
     population = str(load_model(out / "best.pt")[0].config.get("population", 1))
     _step("Lava CPU simulation", run_lava.main, [str(net), "--checkpoint", str(out / "best.pt"),
-                                                 "--samples", str(args.samples), "--json", str(out / "lava.json"),
-                                                 *common])
-    _step("fast bit-exact simulator", evaluate.main, [str(net), *common, "--population", population,
+                                                 "--samples", str(samples), "--json", str(out / "lava.json"),
+                                                 *common, *quiet])
+    _step("fast bit-exact simulator", evaluate.main, [str(net), *common, *quiet, "--population", population,
                                                        "--json", str(out / "evaluate.json")])
     _step("report", report.main, [str(net), *common, "--population", population,
                                   "--out", str(out / "report")])

@@ -10,76 +10,79 @@ the exit code is 1 when any spike differs.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
+from lava_ternary import cliargs
+from lava_ternary.commands import OneLineParser, guarded
 
-from lava_ternary.commands import OneLineParser, guarded, parse_ints
+PROG = "lava-ternary run"
 
 
 def build_parser() -> OneLineParser:
-    """The command-line arguments."""
-    parser = OneLineParser(prog="lava-ternary run", description=__doc__.splitlines()[0])
-    parser.add_argument("net", type=Path, help="netx HDF5 file")
-    parser.add_argument("--samples", "-n", type=int, default=100, help="number of test samples (default 100)")
-    parser.add_argument("--timesteps", "-T", type=int, default=4, help="input steps per sample (default 4)")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint to compare spikes with")
+    """The command-line arguments (each checked on parsing: :mod:`lava_ternary.cliargs`)."""
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("net", type=cliargs.netx_file, help="netx HDF5 file")
+    parser.add_argument("--samples", "-n", type=cliargs.positive_int, default=100,
+                        help="number of test samples (default 100)")
+    parser.add_argument("--timesteps", "-T", type=cliargs.positive_int, default=4,
+                        help="input steps per sample (default 4)")
+    parser.add_argument("--checkpoint", type=cliargs.checkpoint_file, default=None,
+                        help="checkpoint to compare spikes with")
     parser.add_argument("--dataset", default="digits", help="digits (default), mnist, fashion-mnist, cifar10, "
                                                             "cifar100 or nmnist")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
     parser.add_argument("--signed", action="store_true", help="signed rate/event input (ternary networks)")
-    parser.add_argument("--root", type=Path, default=None, help="folder of the local datasets")
-    parser.add_argument("--latency", type=int, default=None, help="zero steps appended to every sample")
+    parser.add_argument("--root", type=cliargs.existing_dir, default=None, help="folder of the local datasets")
+    parser.add_argument("--latency", type=cliargs.nonneg_int, default=None,
+                        help="zero steps appended to every sample (default: the checkpoint's, else one per "
+                             "neuron layer)")
     parser.add_argument("--tag", default="fixed_pt", choices=("fixed_pt", "floating_pt"),
                         help="model of the TERNARY neurons (synapses are always fixed_pt)")
-    parser.add_argument("--input-message-bits", type=int, default=None,
-                        help="graded input bits (default: from the input range)")
-    parser.add_argument("--input-shape", default=None, help="C,H,W the network expects, if not the dataset's; "
-                                                            "also the input of a file without an input layer")
-    parser.add_argument("--population", type=int, default=None,
+    parser.add_argument("--input-message-bits", type=cliargs.message_bits, default=None,
+                        help=f"graded input bits, 1..{cliargs.MAX_MESSAGE_BITS} (default: from the input range)")
+    parser.add_argument("--input-shape", type=cliargs.shape, default=None,
+                        help="C,H,W the network expects, if not the dataset's; "
+                             "also the input of a file without an input layer")
+    parser.add_argument("--population", type=cliargs.positive_int, default=None,
                         help="output neurons per class (default: the checkpoint's, else 1)")
-    parser.add_argument("--chunk", type=int, default=None, help="steps per Lava run call (progress granularity)")
-    parser.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
+    parser.add_argument("--chunk", type=cliargs.positive_int, default=None,
+                        help="steps per Lava run call (progress granularity; default 10 samples)")
+    parser.add_argument("--json", type=cliargs.output_file, default=None, help="write the result as JSON here")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
 
 
 def run(args) -> dict:
     """Simulate the samples on Lava (and torch when a checkpoint is given); return the numbers."""
-    from lava_ternary import parity
-    from lava_ternary.netfile import read_network
-    from training.data import load_split
+    import numpy as np
 
-    if args.samples < 1 or args.timesteps < 1:
-        raise ValueError("--samples and --timesteps must be >= 1")
     model = None
     if args.checkpoint is not None:
         from training.checkpoint import load_model
         model, _ = load_model(args.checkpoint)
-    shape = parse_ints(args.input_shape)
-    spec = read_network(args.net, None if shape is None else tuple(shape))
-    latency = args.latency
-    if latency is None:
-        latency = int(getattr(model, "latency", sum(1 for layer in spec if layer.neuron is not None)))
+    settings = cliargs.resolve_run(
+        PROG, args, latency=getattr(model, "latency", None),
+        population=getattr(model, "config", {}).get("population") if model is not None else None)
+    from lava_ternary import parity
+    from training.data import load_split
+
+    latency, population = settings.latency, settings.population
     data = load_split(args.dataset, args.split, args.timesteps, encoding=args.encoding, signed=args.signed,
                       root=args.root)
-    count = min(args.samples, len(data))
+    count = cliargs.cap_samples(PROG, "--samples", args.samples, len(data))
     x, labels = data.batch(range(count))
-    if shape is not None:
-        x = x.reshape((count,) + tuple(shape) + (args.timesteps,))
-    x = np.pad(x.numpy(), [(0, 0)] * (x.dim() - 1) + [(0, latency)])
+    x = x.numpy().reshape((count,) + settings.input_shape + (args.timesteps,))
+    x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, latency)])
     steps = args.timesteps + latency
     lava = parity.run_lava(args.net, x, neuron_tag=args.tag, input_message_bits=args.input_message_bits,
-                           chunk=args.chunk or 10 * steps, progress=True, input_shape=shape)
+                           chunk=args.chunk or 10 * steps, progress=not args.quiet,
+                           input_shape=None if settings.spec.layers[0].type == "input" else settings.input_shape)
     labels = labels.numpy()
-    population = args.population
-    if population is None:
-        population = int(getattr(model, "config", {}).get("population", 1)) if model is not None else 1
     pred = lava.predictions(skip=latency, population=population)
     result = {"net": str(args.net), "samples": count, "timesteps": args.timesteps, "latency": latency,
-              "tag": args.tag, "accuracy": float(np.mean(pred == labels)), "build_s": lava.build_s,
-              "compile_s": lava.compile_s, "run_s": lava.run_s,
+              "steps_per_sample": steps, "tag": args.tag, "accuracy": float(np.mean(pred == labels)),
+              "build_s": lava.build_s, "compile_s": lava.compile_s, "run_s": lava.run_s,
               "ms_per_step": 1000 * lava.run_s / max(lava.steps - 1, 1)}
     if model is not None:
         import torch
@@ -103,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         r = run(args)
         print(f"{r['net']}: Lava {r['tag']} accuracy {r['accuracy']:.4f} on {r['samples']} samples, "
-              f"T={r['timesteps']} + latency {r['latency']}, first step {r['compile_s']:.1f} s, then {r['run_s']:.1f} s "
+              f"{r['timesteps']} input steps + {r['latency']} latency steps per sample, first step {r['compile_s']:.1f} s, then {r['run_s']:.1f} s "
               f"({r['ms_per_step']:.2f} ms/step)")
         if "mismatches" in r:
             print(f"parity vs checkpoint: {r['total_mismatches']} mismatching spikes "
@@ -112,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.json is not None:
             write_json(args.json, r)
         return 1 if r.get("total_mismatches", 0) else 0
-    return guarded("lava-ternary run", body)
+    return guarded(PROG, body)
 
 
 if __name__ == "__main__":

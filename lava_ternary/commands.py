@@ -1,8 +1,11 @@
 """The ``lava-ternary`` subcommands: thin wrappers over the scripts' ``main(argv)`` and the library.
 
-:func:`register` adds ``train``, ``convert``, ``export``, ``run``, ``evaluate``, ``report`` and
-``info`` to an ``argparse`` subparsers object. The script wrappers pass every argument after the
-subcommand to the script (so ``lava-ternary train --help`` is the script's own help). Bad input
+:func:`register` adds the scripts of :data:`SCRIPTS` (``train``, ``convert``, ``export``, ``run``,
+``evaluate``, ``report``, ``loihi``, ``demo``) and ``info`` to an ``argparse`` subparsers object. The
+script wrappers pass every argument after the subcommand to the script (so ``lava-ternary train --help``
+is the script's own help). Every argument is checked (:mod:`lava_ternary.cliargs`) before torch, lava or
+numba load: a script module imports only light modules at the top, or :data:`PARSERS` names a light
+module whose ``build_parser(subcommand)`` checks the arguments first. Bad input
 (:class:`~lava_ternary.errors.LavaTernaryError`, a missing file, an OS error) ends with one line on
 stderr and exit code 2, never a traceback. :class:`OneLineParser` is the argument parser the scripts
 use for the same behaviour on bad arguments.
@@ -13,8 +16,9 @@ import argparse
 import importlib
 import inspect
 import sys
-from typing import Callable, List, NoReturn, Optional
+from typing import Callable, NoReturn
 
+from lava_ternary import cliargs
 from lava_ternary.errors import LavaTernaryError
 
 #: subcommand -> (module with ``main(argv)``, help line)
@@ -29,6 +33,10 @@ SCRIPTS = {
     "demo": ("deploy.main_job", "the main job end to end on digits: train, export, Lava run, parity, report"),
     "verify": ("deploy.verify", "check your own model (module:function + state_dict) against its netx file"),
 }
+
+#: subcommand -> light module whose ``build_parser(subcommand)`` checks the arguments before the script (whose
+#: top-level imports are heavy) is imported
+PARSERS = {"train": "training.parsers", "convert": "training.parsers"}
 
 
 NO_PREFIX = "\x01"
@@ -60,6 +68,8 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
 def _script(name: str, module: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         prog = f"lava-ternary {name}"
+        if name in PARSERS:
+            importlib.import_module(PARSERS[name]).build_parser(name).parse_args(list(args.argv))
         try:
             main = importlib.import_module(module).main
         except ModuleNotFoundError as exc:
@@ -81,12 +91,11 @@ def _script(name: str, module: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from lava_ternary.netfile import read_network
-    from lava_ternary.report import network_table
-
     def body() -> int:
-        shape = parse_ints(args.input_shape)
-        spec = read_network(args.net, None if shape is None else tuple(shape))
+        from lava_ternary.netfile import read_network
+        from lava_ternary.report import network_table
+
+        spec = read_network(args.net, args.input_shape)
         print(network_table(spec))
         neurons = sum(layer.size for layer in spec if layer.neuron is not None)
         synapses = sum(int(layer.weight.size) for layer in spec if layer.weight is not None)
@@ -104,17 +113,9 @@ def register(sub: "argparse._SubParsersAction") -> None:
                            description=f"{text} (arguments go to {module})")
         p.add_argument("argv", nargs=argparse.REMAINDER, help=f"arguments of {module} (see its --help)")
         p.set_defaults(func=_script(name, module))
-    p = sub.add_parser("info", help="print the layer table of a netx file (no Lava needed)")
-    p.add_argument("net", help="netx HDF5 file")
-    p.add_argument("--input-shape", default=None, help="C,H,W (or N) for files without an input layer")
+    text = "print the layer table of a netx file (reads the file only: no Lava, torch or simulation)"
+    p = sub.add_parser("info", help=text, description=text)
+    p.add_argument("net", type=cliargs.netx_file, help="netx HDF5 file")
+    p.add_argument("--input-shape", type=cliargs.shape, default=None,
+                   help="C,H,W (or N) for files without an input layer")
     p.set_defaults(func=_info)
-
-
-def parse_ints(text: Optional[str]) -> Optional[List[int]]:
-    """``'1,8,8'`` -> ``[1, 8, 8]``; None stays None; anything else is a ``ValueError`` naming the text."""
-    if text is None:
-        return None
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise ValueError(f"expected comma-separated integers, got {text!r}") from None

@@ -1,6 +1,6 @@
 """Every hardware and energy constant the report uses, in one place, each with its source.
 
-The numbers are collected in ``docs``' companion note ``shared/docs/hardware_energy.md``; labels say
+Each constant states its source next to it (and in the ``source`` field of its record); labels say
 how sure we are: ``[code]`` read in a package, ``[page]`` from a public page, ``[recall]`` a commonly
 quoted number not confirmed from a primary source. Every constant is a field of a frozen dataclass,
 so a caller overrides any of them with :func:`dataclasses.replace` (or the ``--energy``/``--loihi``
@@ -102,7 +102,7 @@ class LoihiCore:
 LOIHI2 = LoihiCore(
     name="loihi2", cores_per_chip=128, neurons_per_core=8192, synaptic_memory_bits=128 * 1024 * 8,
     weight_bits=8, input_axons_per_core=4096, conv_weight_sharing=False,
-    source="hardware_energy.md section 3b (Intel Loihi 2 brief 2021; Orchard et al. SiPS 2021) [page/recall]")
+    source="Intel Loihi 2 brief 2021; Orchard et al. SiPS 2021 [page/recall]")
 
 #: Loihi 1 (Davies et al., IEEE Micro 2018): 128 cores, 1024 compartments per core, 128 KB synaptic
 #: memory per core (16 MB total), 4096 input axons per core [page: IEEE CAS Magazine Q2 2022].

@@ -54,7 +54,11 @@ class LayerReport:
 
 @dataclass
 class Report:
-    """The whole report: per-layer rows, totals, energy per convention and the Loihi fit."""
+    """The whole report: per-layer rows, totals, energy per convention and the Loihi fit.
+
+    ``timesteps`` counts every simulated step of a sample; ``latency`` (when known) of them are zero-input
+    steps appended after the ``timesteps - latency`` input steps. Rates and sparsity are per step over all.
+    """
 
     network: str
     samples: int
@@ -64,6 +68,14 @@ class Report:
     energy: Dict[str, Dict[str, float]] = field(default_factory=dict)
     loihi: Dict[str, object] = field(default_factory=dict)
     accuracy: Optional[float] = None
+    latency: Optional[int] = None
+
+    @property
+    def steps_label(self) -> str:
+        """``'6 steps (4 input + 2 latency)'``: what the step count includes."""
+        if self.latency is None:
+            return f"{self.timesteps} steps (input and latency)"
+        return f"{self.timesteps} steps ({self.timesteps - self.latency} input + {self.latency} latency)"
 
     @property
     def totals(self) -> Dict[str, float]:
@@ -251,7 +263,7 @@ def format_table(report: Report) -> str:
     """The report as a terminal table (per layer, totals, energy, Loihi fit)."""
     head = f"{'layer':>5} {'kind':6} {'neuron':15} {'shape':>12} {'neurons':>8} {'synapses':>9} {'fan-in':>6} " \
            f"{'+1/n/t':>7} {'-1/n/t':>7} {'sparsity':>8} {'SOPs':>8} {'MACs':>8} {'cores':>5} {'binding':>16}"
-    lines = [f"network {report.network}: {report.samples} samples x {report.timesteps} steps, "
+    lines = [f"network {report.network}: {report.samples} samples x {report.steps_label}, "
              f"{'direct' if report.direct_input else 'spike'} input"
              + (f", accuracy {report.accuracy:.4f}" if report.accuracy is not None else ""), head, "-" * len(head)]
     for l in report.layers:
@@ -306,7 +318,7 @@ def plot(report: Report, path: Union[str, Path]) -> Path:
     axes[0].bar(pos, [l.pos_rate for l in report.layers], label="+1", color="tab:blue")
     axes[0].bar(pos, [l.neg_rate for l in report.layers], bottom=[l.pos_rate for l in report.layers], label="-1",
                 color="tab:red")
-    axes[0].set_ylabel("spikes / neuron / step")
+    axes[0].set_ylabel("spikes / neuron / step (all steps)")
     axes[0].legend()
     axes[1].bar(pos, [l.sops for l in report.layers], label="SOPs", color="tab:green")
     axes[1].bar(pos, [l.macs for l in report.layers], bottom=[l.sops for l in report.layers], label="MACs",
@@ -318,7 +330,7 @@ def plot(report: Report, path: Union[str, Path]) -> Path:
     for ax in axes:
         ax.set_xticks(pos)
         ax.set_xticklabels(labels, rotation=30)
-    fig.suptitle(f"{Path(str(report.network)).name}: {report.samples} samples, T={report.timesteps}")
+    fig.suptitle(f"{Path(str(report.network)).name}: {report.samples} samples x {report.steps_label}")
     fig.tight_layout()
     target = Path(path)
     with atomic_path(target, suffix=".png") as tmp:

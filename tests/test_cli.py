@@ -1,24 +1,23 @@
 """The subcommands (``commands.register``), ``deploy/evaluate.py`` and ``deploy/report.py``: results and exit codes."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 from test_sim import dense, write_net
 
-from lava_ternary import commands, sim
+from lava_ternary import cli, sim
 from lava_ternary.parity import default_message_bits
 from training.data import load_split
 
 
 def run(argv, capsys):
-    """Parse ``argv`` with a parser holding the registered subcommands and run it; (code, stdout, stderr)."""
-    parser = argparse.ArgumentParser(prog="lava-ternary")
-    commands.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    code = args.func(args)
+    """``lava-ternary ARGV`` in this process; (exit code, stdout, stderr)."""
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as stop:
+        code = stop.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -48,10 +47,8 @@ def test_bad_paths_give_one_line_and_exit_2(argv, capsys):
 
 
 def test_bad_arguments_give_one_line_and_exit_2(digits_net, capsys, tmp_path):
-    with pytest.raises(SystemExit) as stop:
-        run(["evaluate", digits_net, "--timesteps", "many"], capsys)
-    assert stop.value.code == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    code, _, err = run(["evaluate", digits_net, "--timesteps", "many"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
     code, _, err = run(["evaluate", digits_net, "--timesteps", "0"], capsys)
     assert code == 2 and "--timesteps" in err
     code, _, err = run(["info", digits_net, "--input-shape", "1,x"], capsys)
@@ -61,9 +58,8 @@ def test_bad_arguments_give_one_line_and_exit_2(digits_net, capsys, tmp_path):
 
 
 def test_help_of_wrapped_scripts(capsys):
-    with pytest.raises(SystemExit) as stop:
-        run(["evaluate", "--help"], capsys)
-    assert stop.value.code == 0 and "--dataset" in capsys.readouterr().out
+    code, out, _ = run(["evaluate", "--help"], capsys)
+    assert code == 0 and "--dataset" in out
 
 
 def test_evaluate_reports_the_simulated_accuracy(digits_net, capsys, tmp_path):

@@ -8,7 +8,6 @@ results/conversion.md and two PNGs.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from lava_ternary.convert.build import ann_parameters, build_snn
 from lava_ternary.convert.calibrate import calibrate, scores
 from lava_ternary.convert.plans import CONVERSION_METHODS, plan_thresholds, spike_mode_of
 from lava_ternary.io_utils import atomic_path, write_json
+from training import parsers
 from training.data import DatasetNotFoundError, load_split
 
 nn = torch.nn
@@ -119,18 +119,15 @@ def plots(acts, stages, T: int, out: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", choices=sorted(CONFIGS), default="digits")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
-    p.add_argument("--methods", nargs="+", default=list(CONVERSION_METHODS), choices=CONVERSION_METHODS)
-    p.add_argument("--calibrate", nargs="+", default=["exact"], choices=CONVERSION_METHODS)
-    p.add_argument("--calib-epochs", type=int, nargs=2, default=[6, 3])
-    p.add_argument("--calib-samples", type=int, default=3000, help="calibration set size (the paper: 3000)")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--out", type=Path, default=RESULTS)
-    args = p.parse_args()
+def main(argv=None) -> int:
+    """``lava-ternary convert`` (``python -m training.convert_digits``): run the experiment; bad input exits 2."""
+    p = parsers.convert_parser()
+    args = p.parse_args(argv)
+    parsers.check_name(p, "--config", args.config, sorted(CONFIGS))
+    args.methods = list(CONVERSION_METHODS) if args.methods is None else args.methods
+    parsers.check_name(p, "--methods", args.methods, CONVERSION_METHODS)
+    parsers.check_name(p, "--calibrate", args.calibrate, CONVERSION_METHODS)
+    args.out = RESULTS if args.out is None else args.out
     cfg = CONFIGS[args.config]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(1 if device == "cpu" else torch.get_num_threads())
@@ -138,7 +135,8 @@ def main() -> None:
         tr = load_split(cfg["dataset"], "train", 1, root=args.data_root)
         te = load_split(cfg["dataset"], "test", 1, root=args.data_root)
     except DatasetNotFoundError as err:
-        sys.exit(f"convert_digits: {err}")
+        print(f"{p.prog}: error: {err}", file=sys.stderr)
+        return 2
     x_tr, y_tr, x_te, y_te = tr.images, tr.labels, te.images, te.labels
     amp = 1.0 / cfg["levels"]
     shape = tuple(x_tr.shape[1:])
@@ -158,7 +156,7 @@ def main() -> None:
         params = ann_parameters(stages)
         if seed == args.seeds[0]:
             plots(acts, stages, 4, args.out)
-        for method in tqdm(args.methods, desc=f"seed {seed}"):
+        for method in tqdm(args.methods, desc=f"seed {seed}", disable=args.quiet):
             for T in args.timesteps:
                 net = build_snn(stages, params, plan_thresholds(stages, acts, T, method), shape, amp,
                                 spike_mode_of(method)).to(device)
@@ -177,7 +175,8 @@ def main() -> None:
         with atomic_path(args.out / "conversion.md") as tmp:
             tmp.write_text("# ANN-to-SNN conversion, " + args.config + "\n\n" + table(result))
     print(table(result))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

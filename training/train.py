@@ -34,50 +34,33 @@ from lava.lib.dl import slayer
 
 from lava_ternary.errors import CheckpointError
 from lava_ternary.io_utils import write_json
-from training import checkpoint, data, models
+from training import checkpoint, data, models, parsers
 
 log = logging.getLogger(__name__)
 
 
-SCHEDULES = ("cosine", "step", "none")
+SCHEDULES = parsers.SCHEDULES
 # Settings that must match for --resume to continue a run (the others may change, e.g. --device).
 RUN_KEYS = ("dataset", "model", "neuron", "timesteps", "encoding", "epochs", "batch_size", "lr", "schedule",
             "weight_decay", "seed", "width", "population", "logit_scale", "train_limit", "surrogate")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line options of ``python -m training.train``."""
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="digits", choices=data.DATASETS)
-    p.add_argument("--data-root", default=None, help="folder of the local datasets (default $LAVA_TERNARY_DATA or ./data)")
-    p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
-                   help="do not check CIFAR files against torchvision's published md5 sums (re-packed copies)")
-    p.add_argument("--model", default="digits-conv", choices=models.MODELS)
-    p.add_argument("--width", type=int, default=None, help="base width of the model (model default if omitted)")
-    p.add_argument("--population", type=int, default=10, help="output neurons per class")
-    p.add_argument("--neuron", default="ternary", choices=models.NEURONS)
-    p.add_argument("--surrogate", default="ste", choices=("ste", "exp"))
-    p.add_argument("--timesteps", "-T", type=int, default=4, help="input steps T per sample")
-    p.add_argument("--encoding", default="direct", choices=data.ENCODINGS)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32, help="per-process batch size")
-    p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--schedule", default="cosine", choices=SCHEDULES)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--logit-scale", type=float, default=8.0,
-                   help="cross-entropy logits are the class spike counts times logit-scale / (T * population)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (1 is fastest on a shared 2-core machine and keeps runs reproducible)")
-    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training samples")
-    p.add_argument("--out", default="runs/default", help="output folder (checkpoints, result.json, model.net)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--stop-after", type=int, default=None,
-                   help="stop after this many epochs in this invocation (continue later with --resume)")
-    p.add_argument("--no-export", action="store_true", help="skip the netx export at the end")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
+    """The command-line options of ``lava-ternary train`` (``python -m training.train``): :mod:`training.parsers`."""
+    return parsers.train_parser()
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse ``argv``; the model, neuron and dataset names are checked here (one line and exit 2 if unknown)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    parsers.check_name(parser, "--model", args.model, models.MODELS)
+    parsers.check_name(parser, "--neuron", args.neuron, models.NEURONS)
+    try:
+        data.dataset_info(args.dataset, args.encoding, args.neuron != "binary")
+    except ValueError as exc:
+        parser.error(f"argument --dataset: {exc}")
+    return args
 
 
 # ---------------------------------------------------------------------------------------------- distributed
@@ -324,7 +307,7 @@ def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point (``python -m training.train``, ``lava-ternary train``)."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     result = train(args)
     if result["finished"] and "test_accuracy" in result:

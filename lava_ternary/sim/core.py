@@ -487,6 +487,22 @@ def default_timing(layers: Sequence[SimLayer]) -> Timing:
     return Timing(phase=tuple(phases), lag=tuple(lags))
 
 
+@functools.lru_cache(maxsize=None)
+def _netx_utils():
+    """``lava.lib.dl.netx.utils`` (numpy and h5py only) loaded without its package, whose ``__init__`` imports
+    slayer, torchvision and torch's compiler (seconds); a private copy, not entered in ``sys.modules``."""
+    import importlib.util
+
+    import lava_ternary  # noqa: F401  (Python 3.11 fix before lava)
+
+    package = importlib.util.find_spec("lava.lib.dl.netx")
+    path = os.path.join(package.submodule_search_locations[0], "utils.py")
+    spec = importlib.util.spec_from_file_location("lava.lib.dl.netx.utils", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def lava_dense_weights(weight: np.ndarray) -> Tuple[np.ndarray, int]:
     """The weights and exponent Lava's ``Dense`` computes with, from the file's weight mantissas.
 
@@ -494,9 +510,9 @@ def lava_dense_weights(weight: np.ndarray) -> Tuple[np.ndarray, int]:
     exponent); Lava's ``Dense`` model then clips and truncates them. Both are lava functions, called here
     so that the simulator sees the very same integers.
     """
-    from lava.lib.dl.netx.utils import optimize_weight_bits
     from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
+    optimize_weight_bits = _netx_utils().optimize_weight_bits
     weight = np.asarray(weight, dtype=np.int64)
     if not weight.any():
         return np.zeros_like(weight), 0

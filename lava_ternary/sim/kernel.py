@@ -5,15 +5,92 @@ model runs on arrays) into a loop over batch rows, steps and neurons. One pass r
 input and writes the spikes twice: as the next layer's float32 messages (time-major ``[T, B, N]``)
 and, when recorded, as int8 ``[B, T, N]``. The loop releases the GIL, so the simulator runs slices of
 a batch on threads.
+
+The compiled machine code is cached on disk across processes in :func:`cache_dir`, a folder named by a
+hash of this file, :mod:`lava_ternary.fixed` (whose functions numba inlines here), numba's and Python's
+versions: an edit of either source selects a new folder, so stale code is never loaded (numba's own
+cache keys on this file's timestamp only). numba writes cache files to a temporary name and renames
+them, so concurrent processes share the folder safely. ``LAVA_TERNARY_CACHE_DIR`` overrides the parent
+folder (default ``$XDG_CACHE_HOME/lava-ternary`` or ``~/.cache/lava-ternary``); ``LAVA_TERNARY_NO_CACHE=1``
+compiles in every process. Where the folder cannot be written the loops compile in every process.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import platform
+from pathlib import Path
+from typing import Optional, Sequence
 
+import numba
 import numpy as np
 from numba import njit
 
 from lava_ternary import fixed
+
+#: the sources compiled into the loops: the cache folder's name is a hash of them
+SOURCES = (Path(__file__).resolve(), Path(fixed.__file__).resolve())
+
+
+def source_digest(paths: Sequence[Path] = SOURCES) -> str:
+    """A hash of the files' bytes and of numba's and Python's versions (the cache key of the compiled loops)."""
+    h = hashlib.sha256(f"numba {numba.__version__} python {platform.python_version()}".encode())
+    for path in paths:
+        data = Path(path).read_bytes()
+        h.update(f"{Path(path).name} {len(data)}\n".encode())
+        h.update(data)
+    return h.hexdigest()[:20]
+
+
+def cache_dir(paths: Sequence[Path] = SOURCES) -> Path:
+    """The folder of the compiled loops for the current sources: ``<parent>/numba-<source_digest>``."""
+    parent = os.environ.get("LAVA_TERNARY_CACHE_DIR")
+    if not parent:
+        parent = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lava-ternary"
+    return Path(parent) / f"numba-{source_digest(paths)}"
+
+
+def _install_cache() -> Optional[Path]:
+    """Route numba's cache of this module's functions (only) to :func:`cache_dir`; None when caching is off."""
+    if os.environ.get("LAVA_TERNARY_NO_CACHE"):
+        return None
+    try:
+        from numba.core import caching
+
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+        base = caching._UserProvidedCacheLocator
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return None
+    except (ImportError, AttributeError, OSError):  # numba without these internals, or no writable folder
+        return None
+    here, stamp = str(SOURCES[0]), source_digest()
+
+    class KernelCacheLocator(base):
+        """numba cache locator for this file's functions: the hashed folder, the source hash as the stamp."""
+
+        def __init__(self, py_func, py_file):
+            super().__init__(py_func, py_file)
+            self._cache_path = str(folder)
+
+        def get_source_stamp(self):
+            return stamp
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if os.path.realpath(py_file) != here:
+                return None
+            return caching._SourceFileBackedLocatorMixin.from_function.__func__(cls, py_func, py_file)
+
+    impl._locator_classes = [KernelCacheLocator] + [c for c in impl._locator_classes
+                                                    if c.__name__ != KernelCacheLocator.__name__]
+    return folder
+
+
+#: the folder the compiled loops are cached in (None: compiled in every process)
+CACHE = _install_cache()
 
 
 def fixed_decay(amounts: np.ndarray) -> int:
@@ -36,7 +113,7 @@ def _group_loop(soft_reset: bool, binary: bool, magnitude: bool, i_const: int, v
     whole layer, or one neuron), so that the inner loop over a block sees scalars and vectorises.
     """
 
-    @njit(nogil=True)
+    @njit(nogil=True, cache=CACHE is not None)
     def rows(acc, slot, lag, phase, i_decay, v_decay, vth, bias, v_init, restart, pad, nxt, rec, active):
         steps = slot.shape[0]
         batch = acc.shape[1]
@@ -128,7 +205,7 @@ def run_group(neuron, acc: np.ndarray, slot: np.ndarray, *, lag: int, phase: int
     return active
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=CACHE is not None)
 def time_major(x, binary, msgs, active, same):
     """``msgs[t, b, n] = x[b, n, t]`` (``x != 0`` if ``binary``), with ``active[t]`` (some message at step ``t``)
     and ``same[t]`` (step ``t`` repeats step ``t - 1`` in every row), in one pass over the input."""
