@@ -1,11 +1,11 @@
 """The one integer definition of a ternary/binary CUBA neuron step (numpy only, no torch).
 
 Loihi / Lava ``fixed_pt`` arithmetic (``lava.proc.lif.models.AbstractPyLifModelFixed``) with a
-symmetric threshold. The functions are plain arithmetic on int64 numpy arrays *or* scalars, marked
-``register_jitable``: the Lava process models (:mod:`lava_ternary.proc.models`) call them on arrays,
-and the fast batched simulator (:mod:`lava_ternary.sim.kernel`) compiles the very same functions
-with numba into its per-neuron loop, so there is one definition of the step; the torch training neuron
-(:mod:`lava_ternary.neuron`) is tested against it spike for spike.
+symmetric threshold. The functions are plain arithmetic on int64 numpy arrays *or* scalars (listed
+in :data:`JITABLE`): the Lava process models (:mod:`lava_ternary.proc.models`) call them on arrays, and the fast batched
+simulator (:mod:`lava_ternary.sim.kernel`) registers the very same functions with numba
+(``register_jitable``) and compiles them into its per-neuron loop, so there is one definition of the
+step; the torch training neuron (:mod:`lava_ternary.neuron`) is tested against it spike for spike.
 
 Units: ``u`` and ``v`` are 24-bit state integers (a float value ``x`` of slayer is ``x * 4096``);
 ``a_in`` is the synaptic accumulation in weight-mantissa units (``W_int @ s``); ``i_decay`` and
@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
-from numba.extending import register_jitable
 
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT
@@ -37,37 +36,31 @@ RESET_MODES = ("hard", "soft")
 SPIKE_MODES = ("ternary", "binary")
 
 
-@register_jitable
 def shift_toward_zero(x, bits):
     """``sign(x) * (|x| >> bits)``: the sign-magnitude right shift Loihi uses for decays."""
     return np.sign(x) * (np.abs(x) >> bits)
 
 
-@register_jitable
 def decay(x, amount):
     """Leak a state by a 12-bit decay ``amount``, rounding toward zero."""
     return shift_toward_zero(x * (DECAY_UNITY - amount), DECAY_SHIFT)
 
 
-@register_jitable
 def wrap_current(u):
     """24-bit wrap of the current exactly as Lava does it (``2**23`` itself is left unwrapped)."""
     return u - (2 * MAX_STATE) * (u > MAX_STATE) + (2 * MAX_STATE) * (u <= -MAX_STATE)
 
 
-@register_jitable
 def saturate_voltage(v):
     """24-bit saturation of the voltage to ``[-(2**23 - 1), 2**23 - 1]``."""
     return np.minimum(np.maximum(v, -(MAX_STATE - 1)), MAX_STATE - 1)
 
 
-@register_jitable
 def effective_threshold(vth):
     """Threshold in state units: the 17-bit mantissa shifted left by 6."""
     return vth << VTH_SHIFT
 
 
-@register_jitable
 def spike(v, vth_eff, binary=False):
     """Ternary (or binary) spikes in {-1, 0, +1} from the voltage; strict comparisons as Loihi."""
     pos = 1 * (v > vth_eff)
@@ -76,7 +69,6 @@ def spike(v, vth_eff, binary=False):
     return pos - 1 * (v < -vth_eff)
 
 
-@register_jitable
 def reset_voltage(v, s, vth_eff, soft=False):
     """Hard reset (``v = 0`` where spiking) or soft reset (``v -= s * vth``)."""
     if soft:
@@ -84,7 +76,6 @@ def reset_voltage(v, s, vth_eff, soft=False):
     return v * (s == 0)
 
 
-@register_jitable
 def step(u, v, a_in, i_decay, v_decay, vth, bias, soft_reset, binary):
     """One neuron step on int64 scalars or arrays (numpy, or inside numba-compiled loops); see the module doc."""
     u = wrap_current(decay(u, i_decay) + (a_in << ACT_SHIFT))
@@ -92,6 +83,11 @@ def step(u, v, a_in, i_decay, v_decay, vth, bias, soft_reset, binary):
     vth_eff = effective_threshold(vth)
     s = spike(v, vth_eff, binary)
     return u, reset_voltage(v, s, vth_eff, soft_reset), s
+
+
+#: The functions numba compiles (:mod:`lava_ternary.sim.kernel` registers them); importing this module
+#: does not import numba, so file readers (``lava-ternary info``) stay light.
+JITABLE = (shift_toward_zero, decay, wrap_current, saturate_voltage, effective_threshold, spike, reset_voltage, step)
 
 
 def neuron_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, *, i_decay: int | np.ndarray,

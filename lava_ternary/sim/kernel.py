@@ -26,8 +26,12 @@ from typing import Optional, Sequence
 import numba
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from lava_ternary import fixed
+
+for _function in fixed.JITABLE:  # numba compiles the one integer step itself, not a copy of it
+    register_jitable(_function)
 
 #: the sources compiled into the loops: the cache folder's name is a hash of them
 SOURCES = (Path(__file__).resolve(), Path(fixed.__file__).resolve())
