@@ -220,6 +220,7 @@ def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
         torch.cuda.set_device(device)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # the run directory is created (io_utils: other outputs need a folder)
     # imported (even with --no-export) before any progress bar: lava's runtime calls
     # multiprocessing.set_start_method('fork') at import, which raises once tqdm's lock has fixed the method
     from lava_ternary.netx import export_hdf5
