@@ -124,3 +124,55 @@ def test_sigkill_at_random_instants_then_resume_equals_the_uninterrupted_run(ref
         _wait(pid)
         train.train(_args(out, "--resume"))
         _assert_same_run(ref, out)
+
+
+WORKER_PARENT = """
+import multiprocessing, sys, time
+from lava_ternary.parity import _workers_die_with_us
+multiprocessing.set_start_method("fork")
+with _workers_die_with_us():
+    worker = multiprocessing.Process(target=time.sleep, args=(600,))
+    worker.start()
+    print(worker.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_forked_during_a_lava_run_dies_with_its_sigkilled_parent():
+    """The mechanism behind test_robustness's Lava orphan tests, with a plain multiprocessing worker."""
+    import subprocess
+    proc = subprocess.Popen([sys.executable, "-c", WORKER_PARENT], stdout=subprocess.PIPE, text=True)
+    worker = int(proc.stdout.readline())
+    assert _alive(worker)
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 10
+    while _alive(worker) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_during_a_lava_run_unwind_through_finally(signum):
+    """They raise SystemExit(128 + signal), so run_lava's clean-up runs; the handlers are restored after."""
+    from lava_ternary.parity import _workers_die_with_us
+    before = signal.getsignal(signum)
+    cleaned = []
+    with pytest.raises(SystemExit) as exit_info:
+        with _workers_die_with_us():
+            try:
+                os.kill(os.getpid(), signum)
+                time.sleep(5)  # interrupted by the handler at once
+            finally:
+                cleaned.append(True)
+    assert exit_info.value.code == 128 + signum and cleaned == [True]
+    assert signal.getsignal(signum) is before
