@@ -89,6 +89,8 @@ def _destination(path: PathLike, create_parents: bool) -> Path:
         st = os.stat(text)
     except FileNotFoundError:
         st = None
+    except NotADirectoryError:
+        raise _fail(path, f"a part of {os.path.dirname(text)!r} is a file, not a directory") from None
     except OSError as exc:
         raise _fail(path, f"cannot be reached ({exc.strerror or exc})") from None
     if st is not None:
