@@ -40,7 +40,7 @@ import lava_ternary  # noqa: F401  (installs the lava import fix before lava-dl 
 from lava.lib.dl import slayer
 
 from lava_ternary.errors import CheckpointError
-from lava_ternary.io_utils import remove_stale_temporaries, write_json
+from lava_ternary.io_utils import check_writable, remove_stale_temporaries, write_json
 from training import checkpoint, data, models
 
 log = logging.getLogger(__name__)
@@ -227,8 +227,8 @@ def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
         torch.cuda.set_device(device)
     out = Path(args.out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)  # the run directory is created (io_utils: other outputs need a folder)
+    if rank == 0:  # the run directory is created (one clear error if it cannot be); killed writes are cleaned
+        check_writable(out / "last.pt", create_parents=True)
         remove_stale_temporaries(out)
     # imported (even with --no-export) before any progress bar: lava's runtime calls
     # multiprocessing.set_start_method('fork') at import, which raises once tqdm's lock has fixed the method
