@@ -12,20 +12,17 @@ layers at their own reset phases, as the fast simulator's reference does (:mod:`
 """
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
-import multiprocessing.util
 import os
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from lava_ternary.lava_session import lava_session
 
 log = logging.getLogger(__name__)
 
@@ -208,94 +205,6 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
                    run_s=run_s, steps=total)
 
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-_STOP_SIGNALS = ("SIGTERM", "SIGHUP")
-
-
-class _Parent:
-    """Token registered with multiprocessing's after-fork hooks while Lava runs (see :func:`_workers_die_with_us`)."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-
-
-def _die_with_parent(parent: _Parent) -> None:
-    """In a freshly forked worker: ask the kernel for SIGKILL when the parent dies (Linux), else watch it."""
-    expected, parent.pid = parent.pid, os.getpid()  # a worker's own children watch the worker
-    try:
-        bound = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
-    except (OSError, AttributeError):  # not Linux
-        bound = False
-    if not bound:
-        threading.Thread(target=_watch_parent, args=(expected,), name="lava-ternary-parent-watch", daemon=True).start()
-    if os.getppid() != expected:  # the parent died before the request took effect
-        os._exit(1)
-
-
-def _watch_parent(pid: int) -> None:
-    while os.getppid() == pid:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _stop_on_signal(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def _workers_die_with_us() -> Iterator[set]:
-    """While Lava runs, no worker outlives this process, whatever ends it.
-
-    Lava forks its runtime service, one worker per process model and a shared-memory manager with
-    :mod:`multiprocessing`; killed parents would leave them running under init. Every process
-    forked inside this context gets ``PR_SET_PDEATHSIG=SIGKILL`` (a parent-watch thread where
-    ``prctl`` is missing), so it dies within a moment of this process, SIGKILL included; the
-    resource tracker then unlinks the shared memory. SIGTERM and SIGHUP (where their handlers are
-    the default) raise ``SystemExit(128 + signal)`` instead of killing at once, so the caller's
-    ``finally`` stops the Lava runtime as it does on Ctrl-C. Yields the :mod:`multiprocessing`
-    children that existed before (those started inside are the run's, see :func:`_abort`).
-    """
-    before = set(multiprocessing.active_children())
-    parent = _Parent()
-    multiprocessing.util.register_after_fork(parent, _die_with_parent)
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for name in _STOP_SIGNALS:
-            signum = getattr(signal, name, None)
-            if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
-                previous[signum] = signal.signal(signum, _stop_on_signal)
-    try:
-        yield before
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        del parent  # the after-fork registry holds it weakly
-
-
-def _abort(net: Any, before: set) -> None:
-    """Stop an interrupted Lava run without waiting on its channels, which may be mid-message.
-
-    ``net.stop()`` would exchange commands with the runtime service and can wait forever when the
-    interrupt hit a send or receive. Instead the runtime's worker processes are killed, its
-    shared-memory manager is shut down (it unlinks the segments), any other process started during
-    the run is killed, and the runtime is marked stopped so that its destructor does not try again.
-    These are Lava 0.10 internals (``Runtime._messaging_infrastructure``, ``_is_started``), each
-    looked up defensively.
-    """
-    runtime = getattr(net, "runtime", None)
-    infra = getattr(runtime, "_messaging_infrastructure", None)
-    for actor in list(getattr(infra, "actors", None) or []):
-        with contextlib.suppress(Exception):
-            actor.kill()
-    with contextlib.suppress(Exception):
-        infra.smm.shutdown()
-    for child in set(multiprocessing.active_children()) - before:
-        child.kill()
-        multiprocessing.Process.join(child, 5)  # the base join: Lava's SystemProcess.join takes no timeout
-    if runtime is not None:
-        runtime._is_started = runtime._is_running = False
-
-
 def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, neuron_tag: Optional[str],
          chunk: Optional[int], progress: bool, hardware: bool) -> Tuple[List[np.ndarray], float, float, float]:
     """Feed ``stream`` into ``target``, record every layer of ``net``; the recordings and the wall times.
@@ -332,9 +241,8 @@ def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, n
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=total, unit="step", desc="lava")
-        with _workers_die_with_us() as children:
-            stopped = False
-            try:
+        try:
+            with lava_session(net):
                 done, compile_s = 0, 0.0
                 start = time.perf_counter()
                 while done < total:
@@ -346,15 +254,9 @@ def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, n
                     if bar is not None:
                         bar.update(n)
                 run_s = time.perf_counter() - start
-            except (KeyboardInterrupt, SystemExit):
-                stopped = True
-                _abort(net, children)
-                raise
-            finally:
-                if not stopped:
-                    net.stop()
-                if bar is not None:
-                    bar.close()
+        finally:
+            if bar is not None:
+                bar.close()
         return [sink.read() for sink in sinks], build_s, compile_s, run_s
     finally:
         shutil.rmtree(folder, ignore_errors=True)

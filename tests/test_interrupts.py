@@ -128,9 +128,9 @@ def test_sigkill_at_random_instants_then_resume_equals_the_uninterrupted_run(ref
 
 WORKER_PARENT = """
 import multiprocessing, sys, time
-from lava_ternary.parity import _workers_die_with_us
+from lava_ternary.lava_session import bound_workers
 multiprocessing.set_start_method("fork")
-with _workers_die_with_us():
+with bound_workers():
     worker = multiprocessing.Process(target=time.sleep, args=(600,))
     worker.start()
     print(worker.pid, flush=True)
@@ -164,11 +164,11 @@ def test_a_worker_forked_during_a_lava_run_dies_with_its_sigkilled_parent():
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_during_a_lava_run_unwind_through_finally(signum):
     """They raise SystemExit(128 + signal), so run_lava's clean-up runs; the handlers are restored after."""
-    from lava_ternary.parity import _workers_die_with_us
+    from lava_ternary.lava_session import bound_workers
     before = signal.getsignal(signum)
     cleaned = []
     with pytest.raises(SystemExit) as exit_info:
-        with _workers_die_with_us():
+        with bound_workers():
             try:
                 os.kill(os.getpid(), signum)
                 time.sleep(5)  # interrupted by the handler at once
