@@ -180,7 +180,7 @@ def remove_stale_temporaries(folder: PathLike, name: str = "") -> List[Path]:
         if match is None or (name and match["name"] != name) or not entry.is_file(follow_symlinks=False):
             continue
         if int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone already, or another user's file in a shared folder
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed
