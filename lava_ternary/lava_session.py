@@ -12,7 +12,8 @@ which exchanges commands over channels the interrupt may have cut mid-message.
   this process takes the workers with it within a moment; the multiprocessing resource tracker then
   unlinks the shared memory;
 - SIGTERM and SIGHUP (where their handlers are the default, in the main thread) raise
-  ``SystemExit(128 + signal)``, so they unwind like Ctrl-C's ``KeyboardInterrupt``;
+  ``SystemExit(128 + signal)``, so they unwind like Ctrl-C's ``KeyboardInterrupt``; all three are
+  recorded and raised again between ``run`` calls in case Lava code swallowed the exception;
 - on leaving normally or with an error the runtime is stopped with ``net.stop()``; on an interrupt
   (``KeyboardInterrupt``, ``SystemExit``) it is aborted instead (:func:`abort`): the workers are
   killed and the shared-memory manager is shut down, without waiting on Lava's channels.
@@ -27,7 +28,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Iterator, Set
+from typing import Any, Iterator, List, Set
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")
@@ -61,8 +62,30 @@ def _watch_parent(pid: int) -> None:
     os._exit(1)
 
 
-def _stop_on_signal(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
+def _interrupt(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
+
+
+class Interrupts:
+    """The signals a session received, and the processes that existed before it (see :func:`abort`).
+
+    A handler's exception can be swallowed where it lands (a ``__del__``, a finaliser: Python prints
+    "Exception ignored" and goes on), so :meth:`check` raises it again between ``run`` calls.
+    """
+
+    def __init__(self, before: Set[Any]) -> None:
+        self.before = before
+        self.signals: List[int] = []
+
+    def handler(self, signum: int, frame: Any) -> None:
+        """Record ``signum`` and raise ``KeyboardInterrupt`` (SIGINT) or ``SystemExit(128 + signum)``."""
+        self.signals.append(signum)
+        raise _interrupt(signum)
+
+    def check(self) -> None:
+        """Raise the first received signal's exception again, if any."""
+        if self.signals:
+            raise _interrupt(self.signals[0])
 
 
 def abort(net: Any, before: Set[Any]) -> None:
@@ -88,24 +111,25 @@ def abort(net: Any, before: Set[Any]) -> None:
 
 
 @contextlib.contextmanager
-def bound_workers() -> Iterator[Set[Any]]:
-    """Processes forked inside die with this one; SIGTERM/SIGHUP raise ``SystemExit(128 + signal)``.
+def bound_workers() -> Iterator[Interrupts]:
+    """Processes forked inside die with this one; SIGTERM/SIGHUP/SIGINT unwind as exceptions.
 
-    Yields the :mod:`multiprocessing` children that existed before (see :func:`abort`). The signal
-    handlers are installed only from the main thread and only over default handlers, and are
-    restored on exit.
+    SIGTERM and SIGHUP raise ``SystemExit(128 + signal)``, SIGINT ``KeyboardInterrupt``; their
+    handlers are replaced only from the main thread and only where they are Python's defaults
+    (``SIG_DFL``, or ``default_int_handler`` for SIGINT), and restored on exit. Yields the
+    session's :class:`Interrupts`.
     """
-    before = set(multiprocessing.active_children())
+    interrupts = Interrupts(set(multiprocessing.active_children()))
     parent = _Parent()
     multiprocessing.util.register_after_fork(parent, _die_with_parent)
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        for name in STOP_SIGNALS:
+        for name in STOP_SIGNALS + ("SIGINT",):
             signum = getattr(signal, name, None)
-            if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
-                previous[signum] = signal.signal(signum, _stop_on_signal)
+            if signum is not None and signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+                previous[signum] = signal.signal(signum, interrupts.handler)
     try:
-        yield before
+        yield interrupts
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -113,21 +137,25 @@ def bound_workers() -> Iterator[Set[Any]]:
 
 
 @contextlib.contextmanager
-def lava_session(net: Any) -> Iterator[None]:
+def lava_session(net: Any) -> Iterator[Interrupts]:
     """Run ``net`` (a Lava process) inside: stopped on exit, aborted on an interrupt, no orphaned worker.
+
+    Call the yielded :meth:`Interrupts.check` after each ``net.run``; a signal whose exception was
+    swallowed inside Lava is also raised when the block ends.
 
     Parameters
     ----------
     net : lava.magma.core.process.process.AbstractProcess
         The process whose ``run`` calls the block makes (its runtime is stopped or aborted on exit).
     """
-    with bound_workers() as before:
+    with bound_workers() as interrupts:
         aborted = False
         try:
-            yield
+            yield interrupts
+            interrupts.check()
         except (KeyboardInterrupt, SystemExit):
             aborted = True
-            abort(net, before)
+            abort(net, interrupts.before)
             raise
         finally:
             if not aborted:

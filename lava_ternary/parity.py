@@ -242,12 +242,13 @@ def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, n
             from tqdm import tqdm
             bar = tqdm(total=total, unit="step", desc="lava")
         try:
-            with lava_session(net):
+            with lava_session(net) as interrupts:
                 done, compile_s = 0, 0.0
                 start = time.perf_counter()
                 while done < total:
                     n = 1 if done == 0 else min(step, total - done)
                     net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
+                    interrupts.check()
                     done += n
                     if done == 1:
                         compile_s, start = time.perf_counter() - start, time.perf_counter()

@@ -5,8 +5,8 @@
 callables only (:data:`ALLOWED_GLOBALS`: ``_reconstruct``, ``_frombuffer``, ``ndarray``, ``dtype``,
 under numpy 1's ``numpy.core`` and numpy 2's ``numpy._core`` names). Any other global a pickle
 names (``os.system``, ``builtins.eval``, a class) is refused before it is imported, so nothing in
-the file runs. Object-dtype arrays are refused as well (their elements would be arbitrary objects).
-That is what the CIFAR-10/100 python batches need (``training.cifar``).
+the file runs. Object-dtype and structured arrays are refused as well (their elements could be
+arbitrary objects). That is what the CIFAR-10/100 python batches need (``training.cifar``).
 
 The file is read whole into memory first (at most ``max_bytes``, default :data:`MAX_BYTES`), so a
 length field in the stream cannot make the reader allocate more than the file holds.

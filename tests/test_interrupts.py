@@ -161,18 +161,32 @@ def test_a_worker_forked_during_a_lava_run_dies_with_its_sigkilled_parent():
     assert not _alive(worker)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_sigterm_and_sighup_during_a_lava_run_unwind_through_finally(signum):
-    """They raise SystemExit(128 + signal), so run_lava's clean-up runs; the handlers are restored after."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["SIGTERM", "SIGHUP", "SIGINT"])
+def test_signals_during_a_lava_run_unwind_through_finally_and_cannot_be_swallowed(signum):
+    """SIGTERM/SIGHUP raise SystemExit(128 + signal), SIGINT KeyboardInterrupt, so run_lava's clean-up runs;
+    an exception swallowed where it landed is raised again by check(); the handlers are restored after."""
     from lava_ternary.lava_session import bound_workers
-    before = signal.getsignal(signum)
-    cleaned = []
-    with pytest.raises(SystemExit) as exit_info:
-        with bound_workers():
+    expected = KeyboardInterrupt if signum == signal.SIGINT else SystemExit
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        before = signal.getsignal(signum)
+        cleaned = []
+        with pytest.raises(expected) as raised:
+            with bound_workers():
+                try:
+                    os.kill(os.getpid(), signum)
+                    time.sleep(5)  # interrupted by the handler at once
+                finally:
+                    cleaned.append(True)
+        assert cleaned == [True] and (signum == signal.SIGINT or raised.value.code == 128 + signum)
+        with bound_workers() as interrupts:
             try:
                 os.kill(os.getpid(), signum)
-                time.sleep(5)  # interrupted by the handler at once
-            finally:
-                cleaned.append(True)
-    assert exit_info.value.code == 128 + signum and cleaned == [True]
-    assert signal.getsignal(signum) is before
+                time.sleep(5)
+            except expected:
+                pass  # swallowed, as a __del__ or a finaliser would
+            with pytest.raises(expected):
+                interrupts.check()
+        assert signal.getsignal(signum) is before
+    finally:
+        signal.signal(signal.SIGINT, previous)
