@@ -120,6 +120,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print()
             print(f"binary: {args.compare}  ternary: {args.net}  ({conventions[0].name} convention)")
             print(report.format_comparison(comparison))
+        args.out.mkdir(parents=True, exist_ok=True)  # the report folder is created (io_utils)
         json_path = report.write_json_report(rep, args.out / "report.json", comparison)
         png_path = report.plot(rep, args.out / "report.png")
         print(f"wrote {json_path} and {png_path}")

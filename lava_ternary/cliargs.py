@@ -19,11 +19,12 @@ import math
 import os
 import re
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Tuple
+
+from lava_ternary.io_utils import check_writable
 
 #: the largest graded input message: the simulator carries messages exactly in float32 (24-bit mantissa)
 MAX_MESSAGE_BITS = 24
@@ -151,37 +152,11 @@ def checkpoint_file(text: str) -> Path:
     return path
 
 
-def check_writable(path: os.PathLike, *, create_parents: bool = False) -> Path:
-    """Raise an ``OSError`` naming ``path`` unless a file can be written there; return it as a ``Path``.
-
-    The path must not be a folder; its folder must exist and be writable or, with ``create_parents``,
-    its nearest existing ancestor must be a writable folder. Writing is tried with a temporary file that
-    is removed at once; nothing else is created.
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"{target}: is a folder, not a file to write")
-    if target.exists() and not os.access(target, os.W_OK):
-        raise PermissionError(f"{target}: not writable")
-    parent = target.parent
-    if not create_parents and not parent.is_dir():
-        raise FileNotFoundError(f"{target}: folder {parent} does not exist")
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise NotADirectoryError(f"{target}: {parent} is a file, not a folder")
-    try:  # a real write: permission bits say nothing for root or on read-only file systems
-        tempfile.TemporaryFile(dir=parent).close()
-    except OSError as exc:
-        raise PermissionError(f"{target}: cannot write in folder {parent} ({exc.strerror or exc})") from None
-    return target
-
-
 def output_file(text: str) -> Path:
-    """A ``type=`` validator: a file that can be written (missing folders are created on writing)."""
+    """A ``type=`` validator: a file that can be written in an existing folder (:func:`io_utils.check_writable`)."""
     try:
-        return check_writable(text, create_parents=True)
-    except OSError as exc:
+        return check_writable(text)
+    except ValueError as exc:
         raise _fail(str(exc)) from None
 
 
@@ -192,7 +167,7 @@ def output_dir(text: str) -> Path:
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(f"{text}: is a file, not a folder")
         check_writable(path / ".lava-ternary-write-check", create_parents=True)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     return path
 

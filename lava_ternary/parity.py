@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from lava_ternary.lava_session import lava_session
+
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -245,19 +247,20 @@ def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, n
             from tqdm import tqdm
             bar = tqdm(total=total, unit="step", desc="lava")
         try:
-            done, compile_s = 0, 0.0
-            start = time.perf_counter()
-            while done < total:
-                n = 1 if done == 0 else min(step, total - done)
-                net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
-                done += n
-                if done == 1:
-                    compile_s, start = time.perf_counter() - start, time.perf_counter()
-                if bar is not None:
-                    bar.update(n)
-            run_s = time.perf_counter() - start
+            with lava_session(net) as interrupts:
+                done, compile_s = 0, 0.0
+                start = time.perf_counter()
+                while done < total:
+                    n = 1 if done == 0 else min(step, total - done)
+                    net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
+                    interrupts.check()
+                    done += n
+                    if done == 1:
+                        compile_s, start = time.perf_counter() - start, time.perf_counter()
+                    if bar is not None:
+                        bar.update(n)
+                run_s = time.perf_counter() - start
         finally:
-            net.stop()
             if bar is not None:
                 bar.close()
         return [sink.read() for sink in sinks], build_s, compile_s, run_s

@@ -23,6 +23,8 @@ def run_lif_dense_lif(tag: str, steps: int = 10) -> np.ndarray:
     from lava.proc.dense.process import Dense
     from lava.proc.lif.process import LIF
 
+    from lava_ternary.lava_session import lava_session
+
     params = SMOKE_PARAMS[tag]
     lif1 = LIF(shape=(1,), **params["lif1"])
     dense = Dense(weights=np.array([[params["weight"]]]))
@@ -30,10 +32,8 @@ def run_lif_dense_lif(tag: str, steps: int = 10) -> np.ndarray:
     lif1.s_out.connect(dense.s_in)
     dense.a_out.connect(lif2.a_in)
     volts = []
-    try:
+    with lava_session(lif1):
         for _ in range(steps):
             lif1.run(condition=RunSteps(num_steps=1), run_cfg=Loihi2SimCfg(select_tag=tag))
             volts.append((float(lif1.v.get()[0]), float(lif2.v.get()[0])))
-    finally:
-        lif1.stop()
     return np.array(volts)

@@ -68,8 +68,9 @@ ARGUMENT_ERRORS = [
     (["evaluate", "NET", "--input-message-bits", "25"], "in 1..24"),
     (["evaluate", "NET", "--batch-size", "0"], "--batch-size"),
     (["evaluate", "NET", "--json", "UNWRITABLE"], "--json"),
-    (["evaluate", "NET", "--json", "/proc/lava-ternary/x.json"], "cannot write"),
-    (["evaluate", "NET", "--json", "DIR"], "is a folder"),
+    (["evaluate", "NET", "--json", "/proc/lava-ternary-x.json"], "cannot create files"),
+    (["evaluate", "NET", "--json", "/proc/lava-ternary/x.json"], "does not exist"),
+    (["evaluate", "NET", "--json", "DIR"], "is a directory"),
     (["evaluate", "NET", "--root", "MISSING"], "no such folder"),
     (["evaluate", "NET", "--split", "dev"], "invalid choice"),
     (["run", "NET", "--latency", "-1"], "--latency: -1 is not an integer >= 0"),
@@ -229,15 +230,14 @@ def test_every_subcommand_has_help_named_lava_ternary(capsys):
 
 
 def test_check_writable(tmp_path):
-    from lava_ternary.cliargs import check_writable
+    from lava_ternary.io_utils import OutputPathError, check_writable
 
     assert check_writable(tmp_path / "x.json") == tmp_path / "x.json"
     assert check_writable(tmp_path / "a" / "b" / "x.json", create_parents=True) == tmp_path / "a" / "b" / "x.json"
-    assert not (tmp_path / "a").exists() and list(tmp_path.iterdir()) == []
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        check_writable(tmp_path / "a" / "x.json")
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(OutputPathError, match="does not exist"):
+        check_writable(tmp_path / "c" / "x.json")
+    with pytest.raises(OutputPathError, match="directory"):
         check_writable(tmp_path)
     (tmp_path / "f").write_text("")
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(OutputPathError, match="not a directory"):
         check_writable(tmp_path / "f" / "x.json", create_parents=True)

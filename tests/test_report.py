@@ -100,6 +100,7 @@ def test_outputs_json_png_and_table(tmp_path):
     x = rng.integers(0, 9, (4, 5, 4))
     rep = report.analyze(path, x, input_message_bits=5, labels=np.array([0, 1, 2, 0]))
     assert 0.0 <= rep.accuracy <= 1.0
+    (tmp_path / "out").mkdir()
     target = report.write_json_report(rep, tmp_path / "out" / "r.json", comparison={"note": 1})
     data = json.loads(target.read_text())
     assert data["totals"]["neurons"] == 10 and data["comparison"] == {"note": 1}

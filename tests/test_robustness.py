@@ -196,26 +196,35 @@ def _marked_processes(marker):
     return found
 
 
-@pytest.mark.parametrize("interrupt", [False, True])
+@pytest.mark.parametrize("interrupt", [None, signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["finished", "SIGINT", "SIGTERM", "SIGKILL"])
 def test_lava_runs_leave_no_worker_processes(valid_file, interrupt):
-    """A Lava run that finishes, or is stopped with Ctrl-C mid-run, leaves no Lava worker process behind."""
+    """A Lava run that finishes, or is stopped mid-run by Ctrl-C, SIGTERM or SIGKILL, leaves no Lava worker
+    process behind (SIGHUP takes SIGTERM's path: ``test_interrupts.py``)."""
     marker = f"LT_ORPHAN_CHECK={uuid.uuid4().hex}"
     env = dict(os.environ, LT_ORPHAN_CHECK=marker.split("=", 1)[1])
     steps = "" if interrupt else "x = x[:2]\n"
     script = LAVA_RUN.replace("print(", steps + "print(")
     proc = subprocess.Popen([sys.executable, "-c", script, str(valid_file)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "started"
-    if interrupt:
-        deadline = time.time() + 120
-        while len(_marked_processes(marker)) < 3 and time.time() < deadline:  # wait for Lava's worker processes
-            time.sleep(0.2)
-        time.sleep(1)
-        assert proc.poll() is None, "the run should still be going"
-        assert len(_marked_processes(marker)) >= 3, "Lava should have started worker processes"
-        proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        if interrupt:
+            deadline = time.time() + 120
+            while len(_marked_processes(marker)) < 3 and time.time() < deadline:  # wait for Lava's worker processes
+                time.sleep(0.2)
+            time.sleep(1)
+            assert proc.poll() is None, "the run should still be going"
+            assert len(_marked_processes(marker)) >= 3, "Lava should have started worker processes"
+            proc.send_signal(interrupt)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a hung run fails the test, but does not outlive it
+            proc.kill()
+            proc.communicate()
     assert proc.returncode != 0 if interrupt else proc.returncode == 0
+    if interrupt == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
     deadline = time.time() + 20
     while _marked_processes(marker) and time.time() < deadline:
         time.sleep(0.5)

@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     parsers.check_name(p, "--calibrate", args.calibrate, CONVERSION_METHODS)
     args.out = RESULTS if args.out is None else args.out
     cfg = CONFIGS[args.config]
+    args.out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(1 if device == "cpu" else torch.get_num_threads())
     try:

@@ -17,7 +17,8 @@ what to put where):
 
 - MNIST: ``ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (uncompressed idx files);
 - Fashion-MNIST: the same under ``ROOT/FashionMNIST/raw/``;
-- CIFAR-10: ``ROOT/cifar-10-batches-py/`` (python version); CIFAR-100: ``ROOT/cifar-100-python/``;
+- CIFAR-10: ``ROOT/cifar-10-batches-py/`` (python version); CIFAR-100: ``ROOT/cifar-100-python/``
+  (unpickled by :mod:`training.cifar` through a restricted reader: numpy arrays and plain data only);
 - N-MNIST: ``ROOT/NMNIST/{Train,Test}/<digit>/*.bin`` (the published 40-bit event files).
 
 Splits are ``'train'``, ``'val'`` (a fixed stratified 10 % of the training data) and ``'test'``.
@@ -25,13 +26,14 @@ Splits are ``'train'``, ``'val'`` (a fixed stratified 10 % of the training data)
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from training.cifar import CifarFileError, read_cifar
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "nmnist")
 ENCODINGS = ("direct", "rate")
@@ -111,28 +113,10 @@ def _digits(split: str) -> Tuple[torch.Tensor, torch.Tensor]:
     return _select(images[torch.from_numpy(train_idx)], labels[torch.from_numpy(train_idx)], split, "train")
 
 
-def _vision_class(name: str, verify_checksums: bool):
-    """The torchvision dataset class for ``name`` (CIFAR optionally without the md5 check of its files)."""
+def _vision_class(name: str):
+    """The torchvision dataset class for MNIST / Fashion-MNIST (CIFAR is read by :mod:`training.cifar`)."""
     from torchvision import datasets
-    if name in ("mnist", "fashion-mnist"):
-        return datasets.MNIST if name == "mnist" else datasets.FashionMNIST
-    base = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    if verify_checksums:
-        return base
-
-    class LocalCIFAR(base):
-        """CIFAR from a local folder whose files are checked for presence, not for the download md5."""
-
-        def _check_integrity(self) -> bool:
-            names = [f for f, _ in self.train_list + self.test_list] + [self.meta["filename"]]
-            return all(os.path.isfile(os.path.join(self.root, self.base_folder, f)) for f in names)
-
-        def _load_meta(self) -> None:
-            with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as fh:
-                self.classes = pickle.load(fh, encoding="latin1")[self.meta["key"]]
-            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-
-    return LocalCIFAR
+    return datasets.MNIST if name == "mnist" else datasets.FashionMNIST
 
 
 _EXPECTED = {
@@ -152,16 +136,20 @@ def _not_found(name: str, root: Path) -> DatasetNotFoundError:
 
 
 def _vision(name: str, split: str, root: Path, verify_checksums: bool) -> Tuple[torch.Tensor, torch.Tensor]:
-    """A torchvision image dataset as ``[N, C, H, W]`` integer levels 0..15."""
-    cls = _vision_class(name, verify_checksums)
+    """An MNIST-like or CIFAR image dataset as ``[N, C, H, W]`` integer levels 0..15."""
     base = "test" if split == "test" else "train"
+    if name in ("cifar10", "cifar100"):
+        try:
+            images, labels = read_cifar(name, base == "train", root, verify_checksums)
+        except CifarFileError as exc:
+            raise DatasetNotFoundError(f"{exc}; {_not_found(name, root)}") from exc
+        return _select(images.to(torch.int64) >> 4, labels, split, base)
+    cls = _vision_class(name)
     try:
         ds = cls(str(root), train=base == "train", download=False)
     except RuntimeError as exc:
         raise _not_found(name, root) from exc
-    data = torch.as_tensor(np.asarray(ds.data))
-    images = data.unsqueeze(1) if data.dim() == 3 else data.permute(0, 3, 1, 2)
-    images = images.to(torch.int64) >> 4
+    images = torch.as_tensor(np.asarray(ds.data)).unsqueeze(1).to(torch.int64) >> 4
     labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
     return _select(images, labels, split, base)
 

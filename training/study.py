@@ -118,6 +118,7 @@ def run_study(args: argparse.Namespace, device: str) -> int:
     cfg = CONFIGS[args.config]
     timesteps = sorted(set(args.timesteps))
     out, work = Path(args.out), Path(args.work)
+    out.mkdir(parents=True, exist_ok=True)
     runs, curves, activity = [], {}, {}
     for neuron in models.NEURONS:
         for t in timesteps:

@@ -4,11 +4,18 @@
 (also ``torchrun --nproc_per_node=N -m training.train ...`` for distributed data parallel).
 
 Per epoch: train (tqdm shows loss and accuracy), evaluate on the validation split, write
-``OUT/last.pt`` atomically and ``OUT/best.pt`` when the validation accuracy improves. At the end the
-best checkpoint is evaluated on the test split, exported to ``OUT/model.net`` (netx HDF5) and
-summarised in ``OUT/result.json``. ``--resume`` continues from ``OUT/last.pt`` exactly: the data order
-and rate-encoding draws depend only on ``(seed, epoch)``, and the optimiser, scheduler, statistics
-and RNG states are restored. On CPU a fixed seed gives the same weights bit for bit.
+``OUT/best.pt`` when the validation accuracy improves and then ``OUT/last.pt``, each atomically. At
+the end the best checkpoint is evaluated on the test split, exported to ``OUT/model.net`` (netx
+HDF5) and summarised in ``OUT/result.json``. ``--resume`` continues from ``OUT/last.pt`` exactly
+(from the start when a run was stopped before its first epoch ended): the data order and
+rate-encoding draws depend only on ``(seed, epoch)``, and the optimiser, scheduler, statistics and
+RNG states are restored. On CPU a fixed seed gives the same weights bit for bit.
+
+A run killed at any instant (SIGKILL included) leaves a consistent folder: ``best.pt`` is written
+before ``last.pt``, so ``best.pt`` always holds the best of the epochs ``last.pt`` has seen (or of one
+epoch more, which a resume recomputes identically), and is never missing once an epoch has ended;
+``--resume`` then gives the uninterrupted run's result. Temporary files of a killed write are
+removed when the next run starts (:func:`lava_ternary.io_utils.remove_stale_temporaries`).
 
 Loss: cross-entropy on the spike counts ``sum_t b`` of the output layer over the ``T`` steps after
 the network latency, summed over each class's output population
@@ -33,7 +40,7 @@ import lava_ternary  # noqa: F401  (installs the lava import fix before lava-dl 
 from lava.lib.dl import slayer
 
 from lava_ternary.errors import CheckpointError
-from lava_ternary.io_utils import write_json
+from lava_ternary.io_utils import check_writable, remove_stale_temporaries, write_json
 from training import checkpoint, data, models, parsers
 
 log = logging.getLogger(__name__)
@@ -203,6 +210,9 @@ def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
         torch.cuda.set_device(device)
     out = Path(args.out)
+    if rank == 0:  # the run directory is created (one clear error if it cannot be); killed writes are cleaned
+        check_writable(out / "last.pt", create_parents=True)
+        remove_stale_temporaries(out)
     # imported (even with --no-export) before any progress bar: lava's runtime calls
     # multiprocessing.set_start_method('fork') at import, which raises once tqdm's lock has fixed the method
     from lava_ternary.netx import export_hdf5
@@ -223,7 +233,9 @@ def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
     stats = slayer.utils.LearningStats()
     start_epoch, best_acc, seconds = 0, -1.0, []
     settings = run_settings(args)
-    if args.resume:
+    if args.resume and not (out / "last.pt").exists():
+        log.info("%s: no last.pt (stopped before the first epoch ended); starting from epoch 1", out)
+    elif args.resume:
         last = out / "last.pt"
         payload = checkpoint.read_checkpoint(last)
         saved = payload["meta"].get("settings", {})
@@ -280,9 +292,9 @@ def _train(args: argparse.Namespace, rank: int, world: int) -> Dict[str, Any]:
                     "seconds_per_epoch": seconds}
             extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "stats": _stats_state(stats), "rng": torch.get_rng_state()}
-            checkpoint.save_checkpoint(out / "last.pt", model, meta, **extra)
-            if improved:
+            if improved:  # best first: a kill between the two writes leaves last.pt behind, never best.pt
                 checkpoint.save_checkpoint(out / "best.pt", model, meta)
+            checkpoint.save_checkpoint(out / "last.pt", model, meta, **extra)
             if not args.quiet:
                 print(f"epoch {epoch + 1}/{args.epochs}: train loss {tr.loss_log[-1]:.4f} acc {tr.accuracy_log[-1]:.4f}"
                       f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f} ({seconds[-1]:.1f} s)", file=sys.stderr)
