@@ -21,8 +21,8 @@ def build_parser() -> OneLineParser:
     """The command-line arguments."""
     parser = OneLineParser(prog="lava-ternary evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("net", type=Path, help="netx HDF5 file")
-    parser.add_argument("--dataset", default="digits", help="digits (default), mnist, fashion-mnist, cifar10, "
-                                                            "cifar100 or nmnist")
+    parser.add_argument("--dataset", default="digits", help="digits (default), mnist5k, mnist, fashion-mnist, "
+                                                            "cifar10, cifar100, nmnist or npz:PATH")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--timesteps", "-T", type=int, default=4, help="input steps per sample")
     parser.add_argument("--latency", type=int, default=None,

@@ -25,8 +25,8 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--samples", "-n", type=int, default=100, help="number of test samples (default 100)")
     parser.add_argument("--timesteps", "-T", type=int, default=4, help="input steps per sample (default 4)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint to compare spikes with")
-    parser.add_argument("--dataset", default="digits", help="digits (default), mnist, fashion-mnist, cifar10, "
-                                                            "cifar100 or nmnist")
+    parser.add_argument("--dataset", default="digits", help="digits (default), mnist5k, mnist, fashion-mnist, "
+                                                            "cifar10, cifar100, nmnist or npz:PATH")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
     parser.add_argument("--signed", action="store_true", help="signed rate/event input (ternary networks)")

@@ -2,9 +2,14 @@
 
 Digits (default, CPU, minutes): a small conv ANN (trained here, one per seed) converted to IF SNNs at
 T = 1, 2, 4, 8, 16, 32 with thresholds from max, p99.9, paper, exact, exact-channel, signed; then the
-exact conversion calibrated at T = 1, 2, 3, 4. ``--config cifar10-vgg16`` runs VGG-16 on CIFAR-10
-(needs the local folder, see training/data.py; use a GPU). Writes results/conversion.json,
-results/conversion.md and two PNGs.
+exact conversion calibrated at T = 1, 2, 3, 4, 8 (each latency fine-tuned from the previous one).
+Writes results/conversion.json, results/conversion.md and two PNGs.
+
+``--config mnist5k`` (CPU, tens of minutes) runs the same on the embedded 5,000-image MNIST with a
+pooled conv ANN and writes results/conversion_mnist5k.* (``python -m training.convert_digits --config
+mnist5k --timesteps 1 2 4 8``). ``--dataset npz:PATH`` converts on a user's file with the
+configuration's ANN (``results/conversion_<file stem>.*``). ``--config cifar10-vgg16`` runs VGG-16 on
+CIFAR-10 (needs the local folder, see training/data.py; use a GPU).
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,23 +29,35 @@ from lava_ternary.convert.activations import collect_activations, parse_ann
 from lava_ternary.convert.build import ann_parameters, build_snn
 from lava_ternary.convert.calibrate import calibrate, scores
 from lava_ternary.convert.plans import CONVERSION_METHODS, plan_thresholds, spike_mode_of
+from lava_ternary.commands import OneLineParser, guarded
 from lava_ternary.io_utils import atomic_path, write_json
-from training.data import DatasetNotFoundError, load_split
+from training.data import dataset_arg, load_split, result_suffix
 
 nn = torch.nn
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
-def digits_ann() -> nn.Module:
+def digits_ann(shape: Sequence[int] = (1, 8, 8), classes: int = 10) -> nn.Module:
     """Small conv ANN for 8x8 digits (BatchNorm and average pooling exercise the folds)."""
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+    c, h, w = shape
+    return nn.Sequential(nn.Conv2d(c, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
-                         nn.Linear(32 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
+                         nn.Linear(32 * (h // 2) * (w // 2), 64), nn.ReLU(), nn.Linear(64, classes))
 
 
-def vgg16_ann(classes: int = 10) -> nn.Module:
+def pooled_ann(shape: Sequence[int] = (1, 28, 28), classes: int = 10) -> nn.Module:
+    """Conv ANN for 28x28 images: a stride-2 first conv and 2x2 average pooling keep the converted SNN small
+    enough for CPU runs (the IF network's cost grows with its neuron count)."""
+    c, h, w = shape
+    h2, w2 = (h + 1) // 2, (w + 1) // 2
+    return nn.Sequential(nn.Conv2d(c, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
+                         nn.Linear(32 * (h2 // 2) * (w2 // 2), 128), nn.ReLU(), nn.Linear(128, classes))
+
+
+def vgg16_ann(shape: Sequence[int] = (3, 32, 32), classes: int = 10) -> nn.Module:
     """VGG-16 with BatchNorm and average pooling for 32x32 inputs."""
-    layers, c = [], 3
+    layers, c = [], shape[0]
     for v in (64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P"):
         if v == "P":
             layers.append(nn.AvgPool2d(2))
@@ -50,8 +68,10 @@ def vgg16_ann(classes: int = 10) -> nn.Module:
                          nn.Linear(512, classes))
 
 
-CONFIGS = {"digits": dict(dataset="digits", build=digits_ann, epochs=15, lr=3e-3, levels=16),
-           "cifar10-vgg16": dict(dataset="cifar10", build=vgg16_ann, epochs=60, lr=1e-3, levels=15)}
+#: Configurations: dataset, ANN, its training and the suffix of the result files (digits keeps ``conversion.*``).
+CONFIGS = {"digits": dict(dataset="digits", build=digits_ann, epochs=15, lr=3e-3, suffix=""),
+           "mnist5k": dict(dataset="mnist5k", build=pooled_ann, epochs=15, lr=3e-3, suffix="_mnist5k"),
+           "cifar10-vgg16": dict(dataset="cifar10", build=vgg16_ann, epochs=60, lr=1e-3, suffix="_cifar10")}
 
 
 def accuracy(fn, images, labels, batch: int = 500) -> float:
@@ -61,11 +81,11 @@ def accuracy(fn, images, labels, batch: int = 500) -> float:
     return hits / len(labels)
 
 
-def train_ann(ann, x, y, epochs, lr, seed, device):
+def train_ann(ann, x, y, epochs, lr, seed, device, quiet: bool = False):
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(ann.parameters(), lr)
     ann.train()
-    for _ in tqdm(range(epochs), desc="ANN", leave=False):
+    for _ in tqdm(range(epochs), desc="ANN", leave=False, disable=quiet):
         order = torch.randperm(len(y), generator=gen)
         for i in range(0, len(y), 64):
             idx = order[i:i + 64]
@@ -90,7 +110,7 @@ def table(result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plots(acts, stages, T: int, out: Path) -> None:
+def plots(acts, stages, T: int, out: Path, suffix: str = "") -> None:
     """Sorted activations of layer 2 with each method's threshold; C_1 versus theta for that layer."""
     import matplotlib
     matplotlib.use("Agg")
@@ -104,7 +124,7 @@ def plots(acts, stages, T: int, out: Path) -> None:
         ax.axhline(theta, color=color, ls="--", label=f"{method}: θ={theta:.3f}")
     ax.set(xlabel="index", ylabel="activation", title=f"layer 2, T={T}")
     ax.legend(fontsize=8)
-    with atomic_path(out / "conversion_activations.png", suffix=".png") as tmp:
+    with atomic_path(out / f"conversion_activations{suffix}.png", suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
     best = optimal_threshold(post, T)
@@ -114,51 +134,67 @@ def plots(acts, stages, T: int, out: Path) -> None:
     ax.plot([best.theta], [best.error], "r*", ms=10, label=f"exact min θ={best.theta:.3f}")
     ax.set(xlabel="θ (v0 = θ/2)", ylabel="C_1", title=f"conversion error, layer 2, T={T}")
     ax.legend()
-    with atomic_path(out / "conversion_c1.png", suffix=".png") as tmp:
+    with atomic_path(out / f"conversion_c1{suffix}.png", suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options of ``python -m training.convert_digits``."""
+    p = OneLineParser(prog="python -m training.convert_digits", description=__doc__.splitlines()[0])
     p.add_argument("--config", choices=sorted(CONFIGS), default="digits")
+    p.add_argument("--dataset", type=dataset_arg, default=None,
+                   help="override the configuration's dataset: a registered name or npz:PATH")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     p.add_argument("--methods", nargs="+", default=list(CONVERSION_METHODS), choices=CONVERSION_METHODS)
     p.add_argument("--calibrate", nargs="+", default=["exact"], choices=CONVERSION_METHODS)
+    p.add_argument("--calib-timesteps", type=int, nargs="+", default=[1, 2, 3, 4, 8],
+                   help="latencies of the calibration, in training order (each starts from the previous one)")
     p.add_argument("--calib-epochs", type=int, nargs=2, default=[6, 3])
-    p.add_argument("--calib-samples", type=int, default=3000, help="calibration set size (the paper: 3000)")
+    p.add_argument("--calib-samples", type=int, default=3000,
+                   help="calibration set size: activation statistics and fine-tuning data (the paper: 3000)")
+    p.add_argument("--ann-epochs", type=int, default=None, help="override the configuration's ANN epochs")
+    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training samples")
+    p.add_argument("--test-limit", type=int, default=None, help="use only the first N test samples")
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
-    args = p.parse_args()
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Train the ANN per seed, convert it with every method and latency, calibrate; write the result files."""
     cfg = CONFIGS[args.config]
+    dataset = args.dataset or cfg["dataset"]
+    suffix = cfg["suffix"] if dataset == cfg["dataset"] else result_suffix(dataset)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(1 if device == "cpu" else torch.get_num_threads())
-    try:
-        tr = load_split(cfg["dataset"], "train", 1, root=args.data_root)
-        te = load_split(cfg["dataset"], "test", 1, root=args.data_root)
-    except DatasetNotFoundError as err:
-        sys.exit(f"convert_digits: {err}")
-    x_tr, y_tr, x_te, y_te = tr.images, tr.labels, te.images, te.labels
-    amp = 1.0 / cfg["levels"]
+    tr = load_split(dataset, "train", 1, root=args.data_root)
+    te = load_split(dataset, "test", 1, root=args.data_root)
+    x_tr, y_tr = tr.images[:args.train_limit], tr.labels[:args.train_limit]
+    x_te, y_te = te.images[:args.test_limit], te.labels[:args.test_limit]
+    amp = 1.0 / tr.info.pixel_levels
     shape = tuple(x_tr.shape[1:])
-    result = {"config": args.config, "seeds": args.seeds, "ann_accuracy": 0.0, "ann_accuracy_per_seed": [],
-              "runs": []}
+    epochs = cfg["epochs"] if args.ann_epochs is None else args.ann_epochs
+    result = {"config": args.config if dataset == cfg["dataset"] else dataset, "seeds": args.seeds,
+              "ann_accuracy": 0.0, "ann_accuracy_per_seed": [], "runs": []}
     start = time.time()
     for seed in args.seeds:
         torch.manual_seed(seed)
-        ann = cfg["build"]().to(device)
-        train_ann(ann, x_tr.float() * amp, y_tr, cfg["epochs"], cfg["lr"], seed, device)
+        ann = cfg["build"](shape, tr.info.num_classes).to(device)
+        train_ann(ann, x_tr.float() * amp, y_tr, epochs, cfg["lr"], seed, device, args.quiet)
         result["ann_accuracy_per_seed"].append(accuracy(lambda b: ann(b.float().to(device) * amp), x_te, y_te))
-        calib = x_tr[torch.randperm(len(y_tr), generator=torch.Generator().manual_seed(seed))[:args.calib_samples]]
+        pick = torch.randperm(len(y_tr), generator=torch.Generator().manual_seed(seed))[:args.calib_samples]
+        calib, calib_labels = x_tr[pick], y_tr[pick]
         ann_cpu = ann.cpu()
         acts = collect_activations(ann_cpu, [calib[i:i + 256].float() * amp for i in range(0, len(calib), 256)],
                                    seed=seed)
         stages = parse_ann(ann_cpu)
         params = ann_parameters(stages)
         if seed == args.seeds[0]:
-            plots(acts, stages, 4, args.out)
-        for method in tqdm(args.methods, desc=f"seed {seed}"):
+            plots(acts, stages, 4, args.out, suffix)
+        for method in tqdm(args.methods, desc=f"seed {seed}", disable=args.quiet):
             for T in args.timesteps:
                 net = build_snn(stages, params, plan_thresholds(stages, acts, T, method), shape, amp,
                                 spike_mode_of(method)).to(device)
@@ -166,18 +202,30 @@ def main() -> None:
                 result["runs"].append(dict(method=method, timesteps=T, seed=seed, calibrated=False, accuracy=acc))
                 print(f"seed {seed} {method:13s} T={T:2d}: {100 * acc:.1f} %", flush=True)
         for method in args.calibrate:
-            for T, net in calibrate(stages, params, acts, shape, amp, method, x_tr, y_tr,
-                                    epochs=tuple(args.calib_epochs), seed=seed, device=device):
+            for T, net in calibrate(stages, params, acts, shape, amp, method, calib, calib_labels,
+                                    timesteps=tuple(args.calib_timesteps), epochs=tuple(args.calib_epochs),
+                                    seed=seed, device=device, progress=not args.quiet):
                 acc = accuracy(lambda b: scores(net, b.to(device), T), x_te, y_te)
                 result["runs"].append(dict(method=method, timesteps=T, seed=seed, calibrated=True, accuracy=acc))
                 print(f"seed {seed} {method:13s} T={T:2d} calibrated: {100 * acc:.1f} %", flush=True)
         result["ann_accuracy"] = float(np.mean(result["ann_accuracy_per_seed"]))
         result["wall_seconds"] = time.time() - start
-        write_json(args.out / "conversion.json", result)
-        with atomic_path(args.out / "conversion.md") as tmp:
-            tmp.write_text("# ANN-to-SNN conversion, " + args.config + "\n\n" + table(result))
+        write_json(args.out / f"conversion{suffix}.json", result)
+        with atomic_path(args.out / f"conversion{suffix}.md") as tmp:
+            tmp.write_text(f"# ANN-to-SNN conversion, {result['config']}\n\n" + table(result))
     print(table(result))
+    return result
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the experiment; bad input is one line on stderr and exit code 2."""
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        run(args)
+        return 0
+    return guarded("python -m training.convert_digits", body)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -48,7 +48,8 @@ RUN_KEYS = ("dataset", "model", "neuron", "timesteps", "encoding", "epochs", "ba
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options of ``python -m training.train``."""
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="digits", choices=data.DATASETS)
+    p.add_argument("--dataset", default="digits", type=data.dataset_arg,
+                   help=f"{', '.join(data.DATASETS)} or npz:PATH (a file of arrays x, y[, x_test, y_test])")
     p.add_argument("--data-root", default=None, help="folder of the local datasets (default $LAVA_TERNARY_DATA or ./data)")
     p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
                    help="do not check CIFAR files against torchvision's published md5 sums (re-packed copies)")
