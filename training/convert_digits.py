@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> dict:
     amp = 1.0 / tr.info.pixel_levels
     shape = tuple(x_tr.shape[1:])
     epochs = cfg["epochs"] if args.ann_epochs is None else args.ann_epochs
-    result = {"config": args.config if dataset == cfg["dataset"] else dataset, "seeds": args.seeds,
+    result = {"config": args.config if dataset == cfg["dataset"] else dataset, "seeds": [],
               "ann_accuracy": 0.0, "ann_accuracy_per_seed": [], "runs": []}
     start = time.time()
     for seed in args.seeds:
@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> dict:
                 acc = accuracy(lambda b: scores(net, b.to(device), T), x_te, y_te)
                 result["runs"].append(dict(method=method, timesteps=T, seed=seed, calibrated=True, accuracy=acc))
                 print(f"seed {seed} {method:13s} T={T:2d} calibrated: {100 * acc:.1f} %", flush=True)
+        result["seeds"].append(seed)  # the files written below hold the seeds finished so far
         result["ann_accuracy"] = float(np.mean(result["ann_accuracy_per_seed"]))
         result["wall_seconds"] = time.time() - start
         write_json(args.out / f"conversion{suffix}.json", result)
