@@ -306,7 +306,7 @@ def _npz(path: str, split: str) -> Tuple[torch.Tensor, torch.Tensor]:
     if arrays.test_images is None:
         return _held_out_test(arrays.images, arrays.labels, split, DIGITS_TEST_FRACTION)
     if split == "test":
-        return arrays.test_images, arrays.test_labels
+        return arrays.test_images.clone(), arrays.test_labels.clone()  # the cached arrays stay untouched
     return _select(arrays.images, arrays.labels, split, "train")
 
 
