@@ -22,8 +22,8 @@ def build_parser() -> OneLineParser:
     """The command-line arguments (each checked on parsing: :mod:`lava_ternary.cliargs`)."""
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("net", type=cliargs.netx_file, help="netx HDF5 file")
-    parser.add_argument("--dataset", default="digits", help="digits (default), mnist, fashion-mnist, cifar10, "
-                                                            "cifar100 or nmnist")
+    parser.add_argument("--dataset", default="digits", help="digits (default), mnist5k, mnist, fashion-mnist, "
+                                                            "cifar10, cifar100, nmnist or npz:PATH")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--timesteps", "-T", type=cliargs.positive_int, default=4, help="input steps per sample")
     parser.add_argument("--latency", type=cliargs.nonneg_int, default=None,

@@ -28,8 +28,8 @@ def build_parser() -> OneLineParser:
                         help="input steps per sample (default 4)")
     parser.add_argument("--checkpoint", type=cliargs.checkpoint_file, default=None,
                         help="checkpoint to compare spikes with")
-    parser.add_argument("--dataset", default="digits", help="digits (default), mnist, fashion-mnist, cifar10, "
-                                                            "cifar100 or nmnist")
+    parser.add_argument("--dataset", default="digits", help="digits (default), mnist5k, mnist, fashion-mnist, "
+                                                            "cifar10, cifar100, nmnist or npz:PATH")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
     parser.add_argument("--signed", action="store_true", help="signed rate/event input (ternary networks)")

@@ -197,3 +197,37 @@ def test_converted_network_is_bit_exact_on_lava(trained, digits, tmp_path, metho
         assert np.count_nonzero(torch_spikes) > 0
         np.testing.assert_array_equal(lava_spikes, torch_spikes.reshape(lava_spikes.shape))
     assert not run.layers[-1].any()
+
+
+def test_conversion_script_on_mnist5k_end_to_end(tmp_path):
+    """``--config mnist5k`` shrunk (300 training and 50 test images, one ANN epoch): the result files keep the
+    schema of results/conversion.json, with calibrated rows up to T = 8."""
+    import json
+
+    from training import convert_digits
+    assert convert_digits.main(["--config", "mnist5k", "--seeds", "0", "--timesteps", "1", "8",
+                                "--methods", "exact", "signed", "--calib-timesteps", "1", "8",
+                                "--calib-epochs", "1", "1", "--calib-samples", "100", "--ann-epochs", "1",
+                                "--train-limit", "300", "--test-limit", "50", "--quiet", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "conversion_mnist5k.json").read_text())
+    assert result["config"] == "mnist5k" and result["seeds"] == [0] and len(result["ann_accuracy_per_seed"]) == 1
+    rows = {(r["method"], r["timesteps"], r["calibrated"]) for r in result["runs"]}
+    assert rows == {("exact", 1, False), ("exact", 8, False), ("signed", 1, False), ("signed", 8, False),
+                    ("exact", 1, True), ("exact", 8, True)}
+    assert all(0 <= r["accuracy"] <= 1 and r["seed"] == 0 for r in result["runs"])
+    assert result["ann_accuracy"] > 0.2  # one epoch on 300 real MNIST images is well above chance
+    md = (tmp_path / "conversion_mnist5k.md").read_text()
+    assert md.startswith("# ANN-to-SNN conversion, mnist5k") and "| exact + calibration |" in md
+    for name in ("conversion_activations_mnist5k.png", "conversion_c1_mnist5k.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_conversion_script_bad_dataset_is_one_line(tmp_path, capsys):
+    from training import convert_digits
+    bad = tmp_path / "mine.npz"
+    np.savez(bad, x=np.zeros((8, 4, 4)), y=np.arange(7))
+    with pytest.raises(SystemExit) as stop:
+        convert_digits.main(["--dataset", f"npz:{bad}", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "8 samples but 'y' has 7" in err[0]
+    assert not list(tmp_path.glob("conversion*"))

@@ -156,3 +156,131 @@ def test_epoch_batches_split_global_batches_over_ranks():
     for k, glob in enumerate(single):
         assert sorted(ranks[0][k] + ranks[1][k]) == sorted(glob)
     assert list(data.epoch_batches(23, 8, epoch=3, seed=5)) != single
+
+
+# ---------------------------------------------------------------------------------------------- mnist5k
+def test_mnist5k_is_the_embedded_file_with_a_fixed_per_class_split():
+    splits = {s: data.load_split("mnist5k", s, timesteps=2) for s in data.SPLITS}
+    for split, per_class in (("train", 360), ("val", 40), ("test", 100)):
+        assert torch.bincount(splits[split].labels, minlength=10).tolist() == [per_class] * 10
+    x, _ = splits["test"].batch(range(8))
+    assert x.shape == (8, 1, 28, 28, 2) and torch.equal(x, x.round()) and torch.equal(x[..., 0], x[..., 1])
+    assert splits["train"].images.min() == 0 and splits["train"].images.max() == 15
+    assert data.dataset_info("mnist5k") == splits["test"].info
+    assert splits["test"].info.shape == (1, 28, 28) and splits["test"].info.max_level == 15
+    # the three splits partition the 5,000 shipped images (pixel >> 4 of the file's rows)
+    images, labels = data._mnist5k_arrays()
+    table = np.loadtxt(data.mnist5k_file(), delimiter=",", dtype=np.int64, max_rows=3)
+    rows = np.argsort(np.random.default_rng(data.SPLIT_SEED).permutation(5000))[:3]  # the file's first rows
+    np.testing.assert_array_equal(images[rows].reshape(3, -1).numpy(), table[:, :-1] >> 4)
+    assert labels[rows].tolist() == table[:, -1].tolist()
+    # the file is sorted by class; the splits are not, so the first N samples (--train-limit) mix the classes
+    assert len(torch.unique(splits["train"].labels[:50])) == 10
+    key = lambda ds: sorted(hash(r.numpy().tobytes()) for r in ds.images)  # noqa: E731
+    assert sorted(key(splits["train"]) + key(splits["val"]) + key(splits["test"])) == \
+        sorted(hash(r.numpy().tobytes()) for r in images)
+    data._mnist5k_arrays.cache_clear()  # a fresh read gives the same split
+    again = data.load_split("mnist5k", "val", timesteps=1)
+    assert torch.equal(again.images, splits["val"].images) and torch.equal(again.labels, splits["val"].labels)
+
+
+# ---------------------------------------------------------------------------------------------- npz:PATH
+def _digits_npz(path, with_test=False, **extra):
+    """The digits images as a user's npz file ([N, 8, 8] uint8, labels 0..9)."""
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    arrays = {"x": bunch.images.astype(np.uint8), "y": bunch.target}
+    if with_test:
+        arrays = {"x": arrays["x"][:1500], "y": arrays["y"][:1500], "x_test": arrays["x"][1500:],
+                  "y_test": arrays["y"][1500:]}
+    arrays.update(extra)
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+def test_npz_dataset_splits_like_digits_and_takes_its_own_test_arrays(tmp_path):
+    name = _digits_npz(tmp_path / "mine.npz")
+    assert data.resolve_dataset(name) == name
+    for split in data.SPLITS:  # without x_test: the digits split exactly
+        mine, digits = data.load_split(name, split, 1), data.load_split("digits", split, 1)
+        assert torch.equal(mine.images, digits.images) and torch.equal(mine.labels, digits.labels)
+    info = data.dataset_info(name)
+    assert (info.shape, info.num_classes, info.max_level, info.pixel_levels) == ((1, 8, 8), 10, 16, 16)
+    assert data.dataset_info(name, encoding="rate").max_level == 1
+    assert data.result_suffix(name) == "_mine" and data.result_suffix("mnist5k") == "_mnist5k"
+
+    named = _digits_npz(tmp_path / "split.npz", with_test=True)
+    test = data.load_split(named, "test", 3)
+    assert len(test) == 297 and test.images.shape == (297, 1, 8, 8)
+    train, val = data.load_split(named, "train", 1), data.load_split(named, "val", 1)
+    assert len(train) + len(val) == 1500 and len(val) == 150
+
+    rgb = tmp_path / "rgb.npz"  # [N, C, H, W] with float arrays of integer values
+    np.savez(rgb, x=np.arange(40 * 3 * 4 * 4).reshape(40, 3, 4, 4) % 200 * 1.0, y=np.arange(40) % 4 * 1.0)
+    ds = data.load_split(f"npz:{rgb}", "test", 2)
+    assert ds.info.shape == (3, 4, 4) and ds.info.num_classes == 4 and ds.info.max_level == 199
+    assert torch.bincount(ds.labels).tolist() == [2, 2, 2, 2]
+
+
+def _bad(tmp_path, **arrays):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+X, Y = np.zeros((20, 4, 4), np.uint8), np.arange(20) % 2
+
+
+@pytest.mark.parametrize("arrays, array, words", [
+    (dict(x=X), None, "expected 'x' and 'y'"),
+    (dict(x=X.reshape(20, 16), y=Y), "'x'", "shape (20, 16)"),
+    (dict(x=X, y=Y.reshape(10, 2)), "'y'", "[N] labels"),
+    (dict(x=X[:19], y=Y), "'x'", "19 samples but 'y' has 20"),
+    (dict(x=np.full((20, 4, 4), np.nan), y=Y), "'x'", "NaN"),
+    (dict(x=X + 0.5, y=Y), "'x'", "non-integer"),
+    (dict(x=X, y=Y + 0.5), "'y'", "non-integer"),
+    (dict(x=X.astype(np.int16) - 1, y=Y), "'x'", "-1..-1"),
+    (dict(x=X.astype(np.int16) + 256, y=Y), "'x'", "0..255"),
+    (dict(x=X, y=Y - 1), "'y'", "negative labels"),
+    (dict(x=X, y=np.where(Y == 1, 2, 0)), "'y'", "classes [1] never occur"),
+    (dict(x=X, y=np.r_[Y[:19], 2]), "'y'", "only 1 sample(s)"),
+    (dict(x=X, y=Y, x_test=X), None, "only one of 'x_test' and 'y_test'"),
+    (dict(x=X, y=Y, x_test=X[:, :2], y_test=Y), "'x_test'", "shape (1, 2, 4)"),
+    (dict(x=X, y=Y, x_test=X, y_test=Y + 1), "'y_test'", "only 2 classes"),
+    (dict(x=X.astype(str), y=Y), "'x'", "dtype <U"),
+    (dict(x=np.array([[1], "a"], dtype=object), y=Y), "'x'", "Python objects (pickled)"),
+])
+def test_bad_npz_arrays_are_one_line_naming_file_and_array(tmp_path, arrays, array, words):
+    path = _bad(tmp_path, **arrays)
+    with pytest.raises(ValueError) as err:
+        data.load_split(f"npz:{path}", "train", 1)
+    msg = str(err.value)
+    assert str(path) in msg and words in msg and "\n" not in msg
+    if array:
+        assert f"array {array}" in msg
+
+
+def test_npz_files_that_are_not_archives(tmp_path):
+    with pytest.raises(data.DatasetNotFoundError, match="missing.npz"):
+        data.resolve_dataset(f"npz:{tmp_path / 'missing.npz'}")
+    (tmp_path / "text.npz").write_text("x,y\n1,2\n")
+    np.save(tmp_path / "one.npy", X)
+    for path, words in ((tmp_path / "text.npz", "not an .npz archive"), (tmp_path / "one.npy", "single .npy")):
+        with pytest.raises(ValueError, match=words) as err:
+            data.dataset_info(f"npz:{path}")
+        assert str(path) in str(err.value)
+    with pytest.raises(ValueError, match="dataset='npz'"):
+        data.resolve_dataset("npz")
+
+
+def test_cli_reports_a_bad_npz_in_one_line(tmp_path, capsys):
+    from lava_ternary import cli
+    path = _bad(tmp_path, x=X, y=Y + 0.5)
+    assert cli.main(["evaluate", str(tmp_path / "never-read.net"), "--dataset", f"npz:{path}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "array 'y'" in err[0] and "non-integer" in err[0]
+    try:
+        code = cli.main(["train", "--dataset", f"npz:{path}", "--out", str(tmp_path / "run")])
+    except SystemExit as stop:  # an argparse error of the train script
+        code = stop.code
+    assert code == 2 and "array 'y'" in capsys.readouterr().err and not (tmp_path / "run").exists()

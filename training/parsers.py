@@ -21,8 +21,7 @@ def train_parser(prog: str = "lava-ternary train") -> OneLineParser:
     p = OneLineParser(prog=prog, description="Train a ternary / binary SNN with SLAYER (lava-dl) and export the "
                                              "best checkpoint to netx.")
     p.add_argument("--dataset", default="digits",
-                   help="digits (default), mnist, fashion-mnist, cifar10, cifar100, nmnist or another name "
-                        "training.data accepts")
+                   help="digits (default), mnist5k, mnist, fashion-mnist, cifar10, cifar100, nmnist or npz:PATH")
     p.add_argument("--data-root", type=cliargs.existing_dir, default=None,
                    help="folder of the local datasets (default $LAVA_TERNARY_DATA or ./data)")
     p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
@@ -62,12 +61,21 @@ def convert_parser(prog: str = "lava-ternary convert") -> OneLineParser:
     """The command-line options of the conversion experiment (``lava-ternary convert``)."""
     p = OneLineParser(prog=prog, description="ANN-to-SNN conversion experiment: thresholds by method and latency, "
                                              "then calibration (Bojkovic et al.).")
-    p.add_argument("--config", default="digits", help="digits (default) or cifar10-vgg16")
+    p.add_argument("--config", default="digits", help="digits (default), mnist5k or cifar10-vgg16")
+    p.add_argument("--dataset", default=None,
+                   help="override the configuration's dataset: a registered name or npz:PATH")
     p.add_argument("--seeds", type=cliargs.seed, nargs="+", default=[0, 1, 2])
     p.add_argument("--timesteps", type=cliargs.positive_int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     p.add_argument("--methods", nargs="+", default=None,
                    help="threshold methods (default: all of max, p99.9, paper, exact, exact-channel, signed)")
     p.add_argument("--calibrate", nargs="+", default=["exact"], help="methods to calibrate (default exact)")
+    p.add_argument("--calib-timesteps", type=cliargs.positive_int, nargs="+", default=[1, 2, 3, 4, 8],
+                   help="latencies of the calibration, in training order (each starts from the previous one)")
+    p.add_argument("--ann-epochs", type=cliargs.positive_int, default=None,
+                   help="override the configuration's ANN epochs")
+    p.add_argument("--train-limit", type=cliargs.positive_int, default=None,
+                   help="use only the first N training samples")
+    p.add_argument("--test-limit", type=cliargs.positive_int, default=None, help="use only the first N test samples")
     p.add_argument("--calib-epochs", type=cliargs.nonneg_int, nargs=2, default=[6, 3],
                    help="epochs of the two calibration stages")
     p.add_argument("--calib-samples", type=cliargs.positive_int, default=3000,

@@ -6,8 +6,11 @@
 ``results/study.md`` (mean ± std table, firing statistics), ``results/study_curves.png`` and
 ``results/study_membrane.png`` (per-layer membrane potentials of a trained net, the paper's Fig. 2).
 
-``--config mnist`` and ``--config cifar10`` (VGG, on a GPU) run the same study on a local dataset
-folder (``--data-root``) and write ``results/study_{mnist,cifar10}.*``; ``--device``, ``--timesteps``
+``--config mnist5k`` runs it on the embedded 5,000-image MNIST (``results/study_mnist5k.*``; the
+published run: ``python -m training.study --config mnist5k --epochs 3``); ``--dataset npz:PATH`` on a
+user's file (``results/study_<file stem>.*``). ``--config mnist`` and ``--config cifar10`` (VGG, on a
+GPU) run the same study on a local dataset folder (``--data-root``) and write
+``results/study_{mnist,cifar10}.*``; ``--device``, ``--timesteps``
 and ``--width`` shrink a run (e.g. the CIFAR-10 configuration on CPU in the tests).
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ SIM_BATCH = 128
 #: Study configurations: dataset, model, device and the suffix of the result files (digits keeps ``study.*``).
 CONFIGS = {
     "digits": {"dataset": "digits", "model": "digits-conv", "device": "cpu", "suffix": ""},
+    "mnist5k": {"dataset": "mnist5k", "model": "digits-conv", "device": "cpu", "suffix": "_mnist5k"},
     "mnist": {"dataset": "mnist", "model": "digits-conv", "device": "cpu", "suffix": "_mnist"},
     "cifar10": {"dataset": "cifar10", "model": "vgg", "device": "cuda", "suffix": "_cifar10"},
 }
@@ -45,16 +49,18 @@ def lava_accuracy(run_dir: Path, dataset: str = "digits", root: Optional[str] = 
     test split goes through in chunks of ``batch_size`` samples (TERNARY samples are independent), which
     bounds the simulator's memory on CIFAR-sized networks.
     """
+    from lava_ternary.parity import default_message_bits
     from lava_ternary.sim import core
     model, meta = checkpoint.load_model(run_dir / "best.pt")
     test = data.load_split(dataset, "test", meta["timesteps"], signed=model.config["neuron"] != "binary", root=root,
                            verify_checksums=verify_checksums)
     layers = core.compile_network(run_dir / "model.net")
+    bits = default_message_bits(np.array([test.info.max_level]))
     correct = 0
     for start in range(0, len(test), batch_size):
         x, y = test.batch(range(start, min(start + batch_size, len(test))))
         padded = torch.nn.functional.pad(x, (0, model.latency)).numpy().astype(np.int64)
-        spikes = core.simulate(layers, padded, input_message_bits=8, record="last").output
+        spikes = core.simulate(layers, padded, input_message_bits=bits, record="last").output
         correct += int((model.readout(torch.from_numpy(spikes.astype(np.int64))).argmax(1) == y).sum())
     return correct / len(test)
 
@@ -106,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", default="runs/study")
     p.add_argument("--config", default="digits", choices=sorted(CONFIGS),
                    help="digits (default, CPU), mnist (needs --data-root), cifar10 (VGG, needs --data-root and a GPU)")
+    p.add_argument("--dataset", type=data.dataset_arg, default=None,
+                   help="override the configuration's dataset: a registered name or npz:PATH (result files "
+                        "study_<name or file stem>.*)")
     p.add_argument("--data-root", default=None, help="folder of the local datasets (MNIST/, cifar-10-batches-py/)")
     p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
                    help="do not check CIFAR files against torchvision's published md5 sums")
@@ -115,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_study(args: argparse.Namespace, device: str) -> int:
     """Train and evaluate every (neuron, T, seed) of ``args``; write the result files."""
-    cfg = CONFIGS[args.config]
+    cfg = dict(CONFIGS[args.config])
+    if args.dataset and args.dataset != cfg["dataset"]:
+        cfg.update(dataset=args.dataset, suffix=data.result_suffix(args.dataset))
     timesteps = sorted(set(args.timesteps))
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parsers.check_name(parser, "--neuron", args.neuron, models.NEURONS)
     try:
         data.dataset_info(args.dataset, args.encoding, args.neuron != "binary")
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         parser.error(f"argument --dataset: {exc}")
     return args
 
