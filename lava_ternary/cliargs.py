@@ -161,12 +161,16 @@ def output_file(text: str) -> Path:
 
 
 def output_dir(text: str) -> Path:
-    """A ``type=`` validator: a folder that exists and is writable, or can be created."""
+    """A ``type=`` validator: a folder that exists and is writable, or can be created (the command creates
+    it when it starts writing; checking creates nothing)."""
     path = Path(text)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(f"{text}: is a file, not a folder")
-        check_writable(path / ".lava-ternary-write-check", create_parents=True)
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{text}: {existing} is a file, not a folder")
+        check_writable(existing / ".lava-ternary-write-check")
     except (OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     return path

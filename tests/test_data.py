@@ -275,8 +275,12 @@ def test_npz_files_that_are_not_archives(tmp_path):
 
 def test_cli_reports_a_bad_npz_in_one_line(tmp_path, capsys):
     from lava_ternary import cli
+    from test_sim import dense, write_net
+
     path = _bad(tmp_path, x=X, y=Y + 0.5)
-    assert cli.main(["evaluate", str(tmp_path / "never-read.net"), "--dataset", f"npz:{path}"]) == 2
+    rng = np.random.default_rng(0)
+    net = write_net(tmp_path / "net.net", [dense(10, 64, rng, scale=20, neuron=dict(vth=40))])
+    assert cli.main(["evaluate", str(net), "--dataset", f"npz:{path}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and "array 'y'" in err[0] and "non-integer" in err[0]
     try:
