@@ -17,21 +17,23 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from lava_ternary.commands import OneLineParser, guarded, parse_ints
+from lava_ternary import cliargs
+from lava_ternary.commands import OneLineParser, guarded
 
 
 def build_parser() -> OneLineParser:
     """The command-line arguments."""
     parser = OneLineParser(prog="lava-ternary verify", description=__doc__.splitlines()[0])
     parser.add_argument("factory", help="module:function that returns the model (called without arguments)")
-    parser.add_argument("state_dict", type=Path, help="the model's state_dict (torch.save)")
-    parser.add_argument("net", type=Path, help="netx HDF5 file exported from the model")
-    parser.add_argument("inputs", type=Path, help="model input (N, C, [H, W], T) as .npy or .npz")
+    parser.add_argument("state_dict", type=cliargs.checkpoint_file, help="the model's state_dict (torch.save)")
+    parser.add_argument("net", type=cliargs.netx_file, help="netx HDF5 file exported from the model")
+    parser.add_argument("inputs", type=cliargs.existing_file, help="model input (N, C, [H, W], T) as .npy or .npz")
     parser.add_argument("--key", default=None, help="array name in an .npz (default: its only or first array)")
-    parser.add_argument("--samples", type=int, default=None, help="use the first N samples")
-    parser.add_argument("--input-shape", default=None, help="C,H,W (or N) for a file without an input layer")
-    parser.add_argument("--skip", type=int, default=0, help="output steps left out of the predictions")
-    parser.add_argument("--population", type=int, default=1, help="output neurons per class")
+    parser.add_argument("--samples", type=cliargs.positive_int, default=None, help="use the first N samples")
+    parser.add_argument("--input-shape", type=cliargs.shape, default=None,
+                        help="C,H,W (or N) for a file without an input layer")
+    parser.add_argument("--skip", type=cliargs.nonneg_int, default=0, help="output steps left out of the predictions")
+    parser.add_argument("--population", type=cliargs.positive_int, default=1, help="output neurons per class")
     parser.add_argument("--no-lava", action="store_true", help="only the fast simulator")
     parser.add_argument("--no-sim", action="store_true", help="only Lava")
     return parser
@@ -76,13 +78,12 @@ def run(args) -> Any:
 
     from lava_ternary import fold
     from lava_ternary.verify import verify
+    from training.checkpoint import load_torch_file
 
     model = load_factory(args.factory)
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"factory: {args.factory} returned {type(model).__name__}, not a torch.nn.Module")
-    if not args.state_dict.is_file():
-        raise FileNotFoundError(f"{args.state_dict}: no such file")
-    state = torch.load(args.state_dict, map_location="cpu", weights_only=True)
+    state = load_torch_file(args.state_dict)
     if not isinstance(state, dict):
         raise ValueError(f"{args.state_dict}: expected a state_dict, found {type(state).__name__}")
     try:
@@ -93,14 +94,16 @@ def run(args) -> Any:
     x = load_inputs(args.inputs, args.key)
     if args.samples is not None:
         x = x[:args.samples]
-    shape = parse_ints(args.input_shape)
-    return verify(model, args.net, x, input_shape=shape, skip=args.skip, population=args.population,
+    return verify(model, args.net, x, input_shape=args.input_shape, skip=args.skip, population=args.population,
                   lava=not args.no_lava, sim=not args.no_sim)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point: print the per-layer report; exit 1 on any mismatch, 2 on bad input."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.no_lava and args.no_sim:
+        parser.error("--no-lava and --no-sim together leave nothing to compare")
 
     def body() -> int:
         result = run(args)

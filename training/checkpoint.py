@@ -110,17 +110,23 @@ def _check_archive(path: Path) -> None:
         raise CheckpointError(f"checkpoint {name!r}: not a torch checkpoint (a zip archive without data.pkl)")
 
 
+def load_torch_file(path: os.PathLike) -> Any:
+    """``torch.load(weights_only=True)`` of a file checked against the limits first (a checkpoint, or a
+    user's bare ``state_dict``); raise :class:`CheckpointError` naming the file otherwise."""
+    path = Path(path)
+    _check_archive(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r}: not a readable torch checkpoint ({_reason(exc)})") from None
+
+
 def read_checkpoint(path: os.PathLike) -> Dict[str, Any]:
     """Read and validate a checkpoint file; raise :class:`CheckpointError` naming the file otherwise.
 
     The file is checked against the limits of the module docstring before it is inflated.
     """
-    path = Path(path)
-    _check_archive(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r}: not a readable torch checkpoint ({_reason(exc)})") from None
+    payload = load_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r}: unknown format (expected a {FORMAT!r} file written "
                               f"by training.train; a bare state_dict or another tool's file cannot be loaded)")
