@@ -28,6 +28,8 @@ from lava_ternary.io_utils import atomic_path
 from lava_ternary.netfile import read_network
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+from fuzzing import data_spans, flip_bytes  # noqa: E402
 from netx_read import write_files  # noqa: E402
 
 
@@ -49,14 +51,6 @@ def write_cuba(path: Path) -> Path:
             for key, value in (("iDecay", 1024), ("vDecay", 0), ("vThMant", 300), ("refDelay", 1)):
                 neuron.create_dataset(key, data=np.int64(value))
     return path
-
-
-def spans(path: Path):
-    found = []
-    with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, obj: found.append((obj.id.get_offset(), obj.id.get_storage_size()))
-                          if isinstance(obj, h5py.Dataset) and obj.id.get_offset() is not None else None)
-    return [span for span in found if span[1] > 0]
 
 
 def exercise(path: Path) -> None:
@@ -83,21 +77,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sources = [write_files(folder)["conv"], write_cuba(folder / "cuba.net")]
-        originals = [(src.read_bytes(), spans(src)) for src in sources]
+        originals = [(src.read_bytes(), data_spans(src)) for src in sources]
         for case in range(args.cases):
-            data, data_spans = originals[case % len(originals)]
-            raw = bytearray(data)
-            for _ in range(rng.integers(1, 5)):
-                if rng.random() < 0.5:
-                    offset, size = data_spans[rng.integers(len(data_spans))]
-                    position = offset + rng.integers(size)
-                else:
-                    position = rng.integers(len(raw))
-                raw[position] ^= int(rng.integers(1, 256))
-            if rng.random() < 0.1:
-                raw = raw[: rng.integers(len(raw))]
+            data, spans = originals[case % len(originals)]
+            raw = flip_bytes(data, spans, rng)
             path = folder / f"case{case}.net"
-            path.write_bytes(bytes(raw))
+            path.write_bytes(raw)
             try:
                 exercise(path)
                 counts["loaded"] += 1

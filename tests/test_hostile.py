@@ -21,6 +21,7 @@ from lava_ternary import safe_read
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import LIMITS, read_network
 
+from fuzzing import data_spans, flip_bytes
 from test_netfile import TERNARY, layer_group, write_net
 from test_sim import assert_same_as_lava, conv, dense, write_net as write_sim_net
 
@@ -374,33 +375,14 @@ def fuzz_source(tmp_path_factory):
     return path
 
 
-def _data_spans(path):
-    """(offset, size) of every contiguous dataset's bytes in the file: flips there change values."""
-    spans = []
-    with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, obj: spans.append((obj.id.get_offset(), obj.id.get_storage_size()))
-                          if isinstance(obj, h5py.Dataset) and obj.id.get_offset() is not None else None)
-    return [span for span in spans if span[1] > 0]
-
-
 @settings(max_examples=120, derandomize=True, deadline=None)
 @given(seed=st.integers(0, 2 ** 32 - 1))
 def test_byte_flips_load_or_fail_cleanly(fuzz_source, tmp_path_factory, seed):
     """1-4 flipped bytes (anywhere, or inside a dataset's values) and sometimes a truncation, from one seed."""
     rng = np.random.default_rng(seed)
-    raw = bytearray(open(fuzz_source, "rb").read())
-    spans = _data_spans(fuzz_source)
-    for _ in range(rng.integers(1, 5)):
-        if rng.random() < 0.5:
-            offset, size = spans[rng.integers(len(spans))]
-            position = offset + rng.integers(size)
-        else:
-            position = rng.integers(len(raw))
-        raw[position] ^= int(rng.integers(1, 256))
-    if rng.random() < 0.1:
-        raw = raw[: rng.integers(len(raw))]
+    raw = flip_bytes(open(fuzz_source, "rb").read(), data_spans(fuzz_source), rng)
     path = tmp_path_factory.mktemp("case") / "flipped.net"
-    path.write_bytes(bytes(raw))
+    path.write_bytes(raw)
     FUZZ["cases"] += 1
     try:
         read_network(path)
