@@ -116,12 +116,15 @@ def assignment(text: str) -> str:
 
 
 def existing_file(text: str) -> Path:
-    """A ``type=`` validator: a path to an existing, readable file."""
+    """A ``type=`` validator: a path to an existing, readable regular file (a FIFO or device is refused:
+    reading one could block forever or never end)."""
     path = Path(text)
     if not path.exists():
         raise _fail(f"{text}: no such file")
     if path.is_dir():
         raise _fail(f"{text}: is a folder, not a file")
+    if not path.is_file():
+        raise _fail(f"{text}: not a regular file (a FIFO, device or socket)")
     if not os.access(path, os.R_OK):
         raise _fail(f"{text}: not readable")
     return path

@@ -426,7 +426,11 @@ def test_cli_info_gives_one_line_for_hostile_files(tmp_path, capsys, case):
                                       root["4"].__setitem__("weight", h5py.ExternalLink("/etc/passwd", "/x"))))
     else:
         dense_net(path, CUBA, bias=np.full(3, 2.0 ** 40))
-    assert main(["info", str(path)]) == 2
+    try:
+        code = main(["info", str(path)])
+    except SystemExit as stop:  # refused while parsing the arguments (a FIFO is not a regular file)
+        code = stop.code
+    assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and "Traceback" not in err[0]
 
