@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from lava_ternary import readout
+
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -85,17 +87,7 @@ class Comparison:
         return self.total_mismatches == 0 and self.classes_equal == self.samples
 
 
-def predictions(output: np.ndarray, skip: int = 0, population: int = 1) -> np.ndarray:
-    """argmax over classes of ``output[..., skip:]`` summed over time, space and each class's population.
-
-    The training readout (``training.models.SpikingNet.readout``): ``population`` consecutive output
-    neurons per class.
-    """
-    counts = np.asarray(output)[..., skip:].astype(np.int64).sum(axis=-1)
-    counts = counts.reshape(counts.shape[0], counts.shape[1], -1).sum(axis=-1)
-    if counts.shape[1] % population:
-        raise ValueError(f"population={population} does not divide the {counts.shape[1]} output neurons")
-    return counts.reshape(counts.shape[0], -1, population).sum(axis=-1).argmax(axis=1)
+predictions = readout.predictions  # the one readout (lava_ternary.readout)
 
 
 def _to_lava(x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from lava_ternary import hardware, sim
+from lava_ternary import hardware, readout, sim
 from lava_ternary.hardware import EnergyConvention, LoihiCore
 from lava_ternary.io_utils import atomic_path, write_json
 
@@ -154,7 +154,7 @@ def _loihi_fit(row: LayerReport, layer: sim.SimLayer, chip: LoihiCore) -> None:
 def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarray, *, input_message_bits: int = 0,
             conventions: Sequence[EnergyConvention] = (hardware.PAPER, hardware.HOROWITZ_45NM),
             chip: LoihiCore = hardware.LOIHI2, result: Optional[sim.SimResult] = None,
-            labels: Optional[np.ndarray] = None) -> Report:
+            labels: Optional[np.ndarray] = None, skip: int = 0, population: int = 1) -> Report:
     """Simulate ``x`` through the network and build the report.
 
     Parameters
@@ -172,7 +172,9 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
     result : SimResult, optional
         Spikes already simulated for ``x`` (all layers), to avoid simulating twice.
     labels : np.ndarray, optional
-        Class labels of ``x``; with them the report carries the accuracy (argmax of output spike counts).
+        Class labels of ``x``; with them the report carries the accuracy (:func:`lava_ternary.readout.predictions`).
+    skip, population : int
+        Readout of the accuracy: leading output steps left out (the latency) and output neurons per class.
     """
     name = str(net) if isinstance(net, (str, Path)) else getattr(net, "path", "<layers>")
     layers = list(net) if isinstance(net, (list, tuple)) and net and isinstance(net[0], sim.SimLayer) \
@@ -221,8 +223,7 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
         report.energy[conv.name] = energy(report, conv)
     report.loihi = loihi_summary(report, chip)
     if labels is not None:
-        report.accuracy = float(np.mean(result.output.sum(axis=-1).reshape(batch, -1).argmax(axis=1)
-                                        == np.asarray(labels)))
+        report.accuracy = float(np.mean(readout.predictions(result.output, skip, population) == np.asarray(labels)))
     return report
 
 

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from lava_ternary import block as tblock
-from lava_ternary import fold
+from lava_ternary import fold, readout
 from lava_ternary.neuron import PAPER_PARAMS
 from lava_ternary.residual import Residual
 
@@ -107,9 +107,7 @@ class SpikingNet(torch.nn.Module):
         Works on the deployed network's output spikes too (a tensor ``[N, classes * population, T + latency]``):
         the prediction is ``readout(...).argmax(1)`` on both sides.
         """
-        counts = output[..., self.latency:].sum(-1)
-        population = int(self.config.get("population", 1))
-        return counts.reshape(counts.shape[0], -1, population).sum(-1)
+        return readout.class_scores(output, self.latency, int(self.config.get("population", 1)))
 
     def spiking_blocks(self) -> List[torch.nn.Module]:
         """Blocks (also inside residual units) that own a spiking neuron, in forward order."""

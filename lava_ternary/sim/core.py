@@ -37,6 +37,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from lava_ternary import readout
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import NetSpec, read_network
 from lava_ternary.sim import kernel
@@ -710,14 +711,4 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
     return [layer.precompute() for layer in layers]
 
 
-def predictions(output: np.ndarray, skip: int = 0, population: int = 1) -> np.ndarray:
-    """Predicted class per sample: output spikes ``[B, N, ..., T]`` summed over steps ``skip..T-1``, per class.
-
-    The ``N`` output neurons form consecutive groups of ``population`` per class (the training readout,
-    ``training.models.SpikingNet.readout``); a conv output sums its spatial positions per channel.
-    """
-    counts = np.asarray(output)[..., skip:].astype(np.int64).sum(axis=-1)
-    counts = counts.reshape(counts.shape[0], counts.shape[1], -1).sum(axis=-1)
-    if counts.shape[1] % population:
-        raise ValueError(f"population={population} does not divide the {counts.shape[1]} output neurons")
-    return counts.reshape(counts.shape[0], -1, population).sum(axis=-1).argmax(axis=1)
+predictions = readout.predictions  # the one readout (lava_ternary.readout)
