@@ -42,6 +42,11 @@ def tiny(mode, seed, widths=(4, 6), size=6):
         for m in net.modules():
             if getattr(m, "input_amplitude", None) is not None:
                 m.input_amplitude.uniform_(0.6, 1.6)
+            if isinstance(m, torch.nn.BatchNorm3d):  # trained-looking statistics: the fold must be exact
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
     return net.eval()
 
 
@@ -148,6 +153,24 @@ def test_resnets_export_as_graphs():
         net = models.build_model(name, neuron="ternary", width=2)
         assert sum(isinstance(b, Residual) for b in net.blocks) == blocks
         assert net.latency == 1 + 2 * blocks + 1 + (2 if name == "resnet19" else 1)
+
+
+def test_batch_norm_trains_and_folds_into_the_exported_integers(tmp_path):
+    net = tiny("ternary", 3)
+    block = net.blocks[2]
+    assert block.bn_sc is not None and net.blocks[1].bn_sc is None  # projection vs identity shortcut
+    net.train()
+    x = inputs(net, 2, seed=3)
+    net.readout(net(x)).sum().backward()
+    assert block.bn1.weight.grad is not None and block.shortcut.synapse.weight.grad is not None
+    net.eval()
+    spec = export_hdf5(net, tmp_path / "bn.net")
+    w2, t2 = Residual.folded(block.conv2, block.bn2)
+    wsc, tsc = Residual.folded(block.shortcut, block.bn_sc)
+    assert np.array_equal(spec[5].weight, (w2.detach().numpy()[..., 0] * 64).astype(np.int64))
+    assert np.array_equal(spec[5].shortcut_weight, (wsc.detach().numpy()[..., 0] * 64).astype(np.int64))
+    assert np.array_equal(spec[5].bias, np.round(Residual._bias(t2, tsc).detach().numpy() * 64).astype(np.int64))
+    assert np.any(spec[5].bias != 0)
 
 
 def test_identity_block_refuses_a_shape_change():
