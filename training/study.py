@@ -33,6 +33,7 @@ CONFIGS = {
     "digits": {"dataset": "digits", "model": "digits-conv", "device": "cpu", "suffix": ""},
     "mnist": {"dataset": "mnist", "model": "digits-conv", "device": "cpu", "suffix": "_mnist"},
     "cifar10": {"dataset": "cifar10", "model": "vgg", "device": "cuda", "suffix": "_cifar10"},
+    "resnet-digits": {"dataset": "digits", "model": "resnet20", "device": "cpu", "suffix": "_resnet"},
 }
 
 
