@@ -173,6 +173,15 @@ def test_batch_norm_trains_and_folds_into_the_exported_integers(tmp_path):
     assert np.any(spec[5].bias != 0)
 
 
+def test_verify_traces_both_neuron_groups_of_each_block(tmp_path):
+    net = tiny("ternary", 4)
+    export_hdf5(net, tmp_path / "v.net")
+    result = lava_ternary.verify(net, tmp_path / "v.net", inputs(net, 2, seed=4), lava=False, skip=net.latency)
+    assert [c.block for c in result.layers][1:5] == ["blocks.1.conv1", "blocks.1.conv2", "blocks.2.conv1",
+                                                      "blocks.2.conv2"]
+    assert all(c.sim == 0 for c in result.layers) and result.sim_equal == SAMPLES
+
+
 def test_identity_block_refuses_a_shape_change():
     with pytest.raises(ValueError, match="identity shortcut"):
         Residual(models.neuron_params("ternary"), 4, 8, 1, projection=False)
