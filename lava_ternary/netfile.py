@@ -525,8 +525,9 @@ class _Reader:
         if source.neuron is None or len(source.shape) != 3:
             raise self.fail(index, "inputs", f"shortcut source layer {source.index} ({source.type}) must be a conv-"
                                              "shaped layer with a neuron group")
-        if spec.neuron is None or not spec.is_ternary or not source.is_ternary:
-            raise self.fail(index, "neuron", "a concat layer and its shortcut source need TERNARY neuron groups")
+        if spec.neuron is None or not spec.is_ternary or not source.is_ternary or not layers[index - 1].is_ternary:
+            raise self.fail(index, "neuron", "a concat layer and both its input layers need TERNARY neuron groups "
+                                             "(they restart together, so both branches keep their timing)")
         weight = self._weight(raw, "shortcutWeight", index, (4,))
         if weight.shape != (spec.channels, source.channels, 1, 1):
             raise self.fail(index, "shortcutWeight", f"expected ({spec.channels}, {source.channels}, 1, 1) from "

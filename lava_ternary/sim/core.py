@@ -13,6 +13,9 @@ Lava run exactly (tested spike for spike in every layer against Lava, ``tests/te
   into one fused loop per layer (:mod:`lava_ternary.sim.kernel`);
 * timing: every synapse adds one step of latency. Each sample starts from the reset state; the
   *window* of a layer (``T`` steps) is where Lava's ``reset_interval`` puts it, see :class:`Timing`;
+* graph files (``concat`` layers, ``docs/netx_schema.md``): the shortcut synapse of a residual block reads
+  its source layer's kept messages one step later than the main synapse reads the previous layer (its
+  axonal delay), both sums feed one neuron group, and window step 1 is discarded (see :class:`Shortcut`);
 * axonal delays (a TERNARY dense layer's ``delay``, one per output neuron, Lava's ``DelayDense``):
   neuron ``n`` integrates its synaptic input ``delay[n]`` steps later, and, as
   :class:`lava_ternary.proc.TernaryCUBA` does, discards what reaches it in window steps
