@@ -19,6 +19,7 @@ Axis orders are the file's (torch): ``shape`` is (C, H, W) or (N,), conv weights
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from lava_ternary.safe_read import LIMITS, Limits, RawLayer, read_raw
 __all__ = ["LIMITS", "Limits", "LayerSpec", "NetSpec", "NeuronSpec", "read_network"]
 
 #: Layer types this package reads (and the Lava loader builds).
-LAYER_TYPES = ("input", "dense", "dense_rec", "conv", "pool", "flatten", "average")
+LAYER_TYPES = ("input", "dense", "dense_rec", "conv", "pool", "flatten", "average", "concat")
 #: Neuron types handed to stock netx (beside our ``TERNARY``; any type containing ``RF`` is an RF neuron).
 STOCK_NEURON_TYPES = ("CUBA", "LOIHI", "SDNN")
 #: Required integer keys of a TERNARY neuron group with their allowed closed ranges.
@@ -132,6 +133,16 @@ class LayerSpec:
         Recurrent weights of a ``dense_rec`` layer.
     neuron : NeuronSpec or None
         The neuron group (None for flatten/average and neuron-less layers).
+    inputs : tuple of int or None
+        Graph extension (``concat`` layers): the layers whose spikes this layer's neuron group integrates,
+        ``(previous layer, shortcut source)``; None for a sequential layer (it reads the previous layer).
+    shortcut_weight : np.ndarray or None
+        Integer mantissas ``(C_out, C_in, 1, 1)`` of the 1x1 shortcut synapse of a ``concat`` layer.
+    shortcut_stride : tuple of two ints or None
+        Its stride (H, W).
+    shortcut_delay : int
+        Axonal delay of the shortcut synapse: the neuron groups on the main path between the shortcut source
+        and this layer, so that both branches reach the neuron group in the same step.
     """
 
     index: int
@@ -149,6 +160,10 @@ class LayerSpec:
     groups: int = 1
     weight_rec: Optional[np.ndarray] = None
     neuron: Optional[NeuronSpec] = None
+    inputs: Optional[Tuple[int, ...]] = None
+    shortcut_weight: Optional[np.ndarray] = None
+    shortcut_stride: Optional[Tuple[int, int]] = None
+    shortcut_delay: int = 0
 
     @property
     def size(self) -> int:
@@ -192,6 +207,11 @@ class NetSpec:
     def output_shape(self) -> Tuple[int, ...]:
         """Shape (file order) of the last layer's output."""
         return self.layers[-1].shape
+
+    @property
+    def is_graph(self) -> bool:
+        """True if some layer integrates a shortcut (``concat``, the graph extension)."""
+        return any(layer.inputs is not None for layer in self.layers)
 
     @property
     def is_ternary(self) -> bool:
@@ -340,6 +360,9 @@ class _Reader:
         if math.prod(shape) > self.limits.max_layer_neurons:
             raise self.fail(index, "shape", f"{shape} has {math.prod(shape)} neurons, more than the limit "
                                             f"{self.limits.max_layer_neurons} (LIMITS.max_layer_neurons)")
+        for key in ("inputs", "shortcutWeight", "shortcutStride"):
+            if key in raw and ltype != "concat":
+                raise self.fail(index, key, f"only a concat layer (the graph extension) has {key}, not a {ltype} layer")
         if prev is None and ltype != "input":
             prev = self.input_shape
         fields: Dict[str, Any] = dict(index=index, type=ltype, shape=shape, input_shape=prev)
@@ -361,18 +384,18 @@ class _Reader:
                                                 f"found {shape}")
         elif ltype in ("dense", "dense_rec"):
             fields.update(self._dense(raw, index, shape, prev, ltype == "dense_rec"))
-        elif ltype in ("conv", "pool"):
+        elif ltype in ("conv", "pool", "concat"):
             fields.update(self._conv(raw, index, shape, prev, ltype == "pool"))
         elif ltype == "average":
             self._need_prev(index, prev)
             if math.prod(prev) % math.prod(shape):
                 raise self.fail(index, "shape", f"average to {math.prod(shape)} outputs must divide the "
                                                 f"{math.prod(prev)} inputs")
-        if ltype in ("input", "dense", "dense_rec", "conv", "pool"):
+        if ltype in ("input", "dense", "dense_rec", "conv", "pool", "concat"):
             if ltype != "input":
                 fields["bias"] = self.ints(raw, "bias", index, required=False, lo=BIAS_RANGE[0], hi=BIAS_RANGE[1],
                                            what=" (13-bit bias mantissas)")
-                fields["bias"] = self._bias(fields["bias"], index, shape, ltype in ("conv", "pool"))
+                fields["bias"] = self._bias(fields["bias"], index, shape, ltype in ("conv", "pool", "concat"))
             fields["neuron"] = self.neuron(raw, index, shape)
             exp_range = dict(lo=WEIGHT_EXP_RANGE[0], hi=WEIGHT_EXP_RANGE[1])
             if isinstance(raw.get("neuron"), dict) and "weight_exp" in raw["neuron"]:
@@ -491,11 +514,43 @@ class _Reader:
                 "dilation": dilation, "groups": groups,
                 "delay": self._delay(raw, index, (shape[0], math.prod(shape)))}
 
+    def _shortcut(self, raw: RawLayer, spec: LayerSpec, layers: List[LayerSpec]) -> Dict[str, Any]:
+        """The graph keys of a ``concat`` layer: ``inputs``, ``shortcutWeight``, ``shortcutStride`` (and the delay)."""
+        index = spec.index
+        inputs = self.ints(raw, "inputs", index, ndim=(1,))
+        if inputs.size != 2 or int(inputs[0]) != index - 1 or not 0 <= int(inputs[1]) < index - 1:
+            raise self.fail(index, "inputs", f"expected [{index - 1}, source] with 0 <= source < {index - 1} (the "
+                                             f"previous layer and the shortcut source), found {inputs.tolist()}")
+        source = layers[int(inputs[1])]
+        if source.neuron is None or len(source.shape) != 3:
+            raise self.fail(index, "inputs", f"shortcut source layer {source.index} ({source.type}) must be a conv-"
+                                             "shaped layer with a neuron group")
+        if spec.neuron is None or not spec.is_ternary or not source.is_ternary or not layers[index - 1].is_ternary:
+            raise self.fail(index, "neuron", "a concat layer and both its input layers need TERNARY neuron groups "
+                                             "(they restart together, so both branches keep their timing)")
+        weight = self._weight(raw, "shortcutWeight", index, (4,))
+        if weight.shape != (spec.channels, source.channels, 1, 1):
+            raise self.fail(index, "shortcutWeight", f"expected ({spec.channels}, {source.channels}, 1, 1) from "
+                                                     f"source {source.shape} to {spec.shape}, found {weight.shape}")
+        stride = self.pair(raw, "shortcutStride", index, lo=1)
+        out_hw = tuple((source.shape[1 + a] - 1) // stride[a] + 1 for a in range(2))
+        if out_hw != tuple(spec.shape[1:]):
+            raise self.fail(index, "shortcutStride", f"stride {stride} maps source (H, W) {source.shape[1:]} to "
+                                                     f"{out_hw}, not {spec.shape[1:]}")
+        delay = sum(1 for layer in layers[int(inputs[1]) + 1:index] if layer.neuron is not None)
+        if not 1 <= delay <= DELAY_RANGE[1]:
+            raise self.fail(index, "inputs", f"the main path from layer {source.index} has {delay} neuron groups; "
+                                             f"expected 1..{DELAY_RANGE[1]}")
+        return {"inputs": tuple(int(i) for i in inputs), "shortcut_weight": weight, "shortcut_stride": stride,
+                "shortcut_delay": delay}
+
     def network(self, raw_layers: List[RawLayer]) -> NetSpec:
-        layers = []
+        layers: List[LayerSpec] = []
         prev: Optional[Tuple[int, ...]] = None
         for i, raw in enumerate(raw_layers):
             spec = self.layer(raw, i, prev)
+            if spec.type == "concat":
+                spec = dataclasses.replace(spec, **self._shortcut(raw, spec, layers))
             layers.append(spec)
             prev = spec.shape
         return NetSpec(path=self.path, layers=tuple(layers))

@@ -66,8 +66,10 @@ def check_ranges(spec: NetSpec) -> None:
         if seen_weighted and layer.is_ternary:
             weight = np.abs(layer.weight.astype(np.int64)) << max(layer.weight_exp, 0)
             worst = int(weight.reshape(weight.shape[0], -1).sum(axis=1).max()) if weight.size else 0
-            if layer.type in ("conv", "pool"):
+            if layer.type in ("conv", "pool", "concat"):
                 worst = int(weight.sum(axis=(1, 2, 3)).max())
+            if layer.shortcut_weight is not None:  # both synapse groups feed the same neurons
+                worst += int(np.abs(layer.shortcut_weight).sum(axis=(1, 2, 3)).max())
             if worst << fixed.ACT_SHIFT >= fixed.MAX_STATE:
                 raise RangeError(f"layer {layer.index}: worst-case synaptic input {worst} (x64 = "
                                  f"{worst << fixed.ACT_SHIFT}) overflows the 24-bit current (< {fixed.MAX_STATE})")
@@ -104,12 +106,16 @@ def export_hdf5(net: Any, filename: PathLike) -> NetSpec:
     with atomic_path(filename) as tmp:
         with h5py.File(tmp, "w") as handle:
             group = handle.create_group("layer")
-            offset = 0
+            index = 0
             if lead_shape is not None:
                 _write_input_shape(group.create_group("0"), lead_shape)
-                offset = 1
-            for index, block in enumerate(blocks):
-                block.export_hdf5(group.create_group(str(index + offset)))
+                index = 1
+            for block in blocks:
+                if hasattr(block, "export_layers"):  # a residual block: several layers, a graph
+                    index = block.export_layers(group, index)
+                else:
+                    block.export_hdf5(group.create_group(str(index)))
+                    index += 1
         _check_raw_ranges(tmp)
         spec = read_network(tmp)
         check_ranges(spec)

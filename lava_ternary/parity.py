@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from lava_ternary import readout
 from lava_ternary.lava_session import lava_session
 
 log = logging.getLogger(__name__)
@@ -87,17 +88,7 @@ class Comparison:
         return self.total_mismatches == 0 and self.classes_equal == self.samples
 
 
-def predictions(output: np.ndarray, skip: int = 0, population: int = 1) -> np.ndarray:
-    """argmax over classes of ``output[..., skip:]`` summed over time, space and each class's population.
-
-    The training readout (``training.models.SpikingNet.readout``): ``population`` consecutive output
-    neurons per class.
-    """
-    counts = np.asarray(output)[..., skip:].astype(np.int64).sum(axis=-1)
-    counts = counts.reshape(counts.shape[0], counts.shape[1], -1).sum(axis=-1)
-    if counts.shape[1] % population:
-        raise ValueError(f"population={population} does not divide the {counts.shape[1]} output neurons")
-    return counts.reshape(counts.shape[0], -1, population).sum(axis=-1).argmax(axis=1)
+predictions = readout.predictions  # the one readout (lava_ternary.readout)
 
 
 def _to_lava(x: np.ndarray) -> np.ndarray:
@@ -204,7 +195,7 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     log.info("lava: %d steps in %.2f s (build %.2f s, first step %.2f s)", total, run_s, build_s, compile_s)
     layers = [_from_lava(d[..., p:p + samples * steps].astype(np.int64), samples, steps)
               for d, p in zip(recorded, phases)]
-    index = [spec.index for spec in net.spec if spec.type in ("input", "dense", "dense_rec", "conv", "pool")
+    index = [spec.index for spec in net.spec if spec.type in ("input", "dense", "dense_rec", "conv", "pool", "concat")
              and not (spec.type == "input" and spec.neuron is None)]
     return LavaRun(layers=layers, layer_index=index[:len(layers)], build_s=build_s, compile_s=compile_s,
                    run_s=run_s, steps=total)
@@ -271,13 +262,19 @@ def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, n
 def torch_layer_outputs(blocks: Sequence[Any], x: Any) -> List[np.ndarray]:
     """Eval forward through ``blocks``; the ternary spikes ``sign(y)`` of every block that is a Lava layer.
 
-    Flatten, Average and neuron-less Input blocks pass their output on but are not Lava layers.
+    Flatten, Average and neuron-less Input blocks pass their output on but are not Lava layers; a block with
+    ``layer_outputs`` (a residual block) gives one output per neuron group.
     """
     import torch
 
     outputs = []
     with torch.no_grad():
         for block in blocks:
+            if hasattr(block, "layer_outputs"):  # a residual block: one Lava layer per neuron group
+                layers = block.layer_outputs(x)
+                outputs += [torch.sign(y).to(torch.int64).cpu().numpy() for y in layers]
+                x = layers[-1]
+                continue
             x = block(x)
             if isinstance(x, tuple):
                 x = x[0]

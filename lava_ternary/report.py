@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from lava_ternary import hardware, sim
+from lava_ternary import hardware, readout, sim
 from lava_ternary.hardware import EnergyConvention, LoihiCore
 from lava_ternary.io_utils import atomic_path, write_json
 
@@ -50,6 +50,7 @@ class LayerReport:
     binding: str = ""
     load: float = 0.0
     fits: bool = True
+    edges: List[Dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +119,12 @@ def _fan_in(layer: sim.SimLayer) -> int:
     return int(np.prod(layer.weight.shape[1:]))
 
 
+def _edge(source: int, fan_out: np.ndarray, events: np.ndarray, batch: int, graded: bool) -> Dict[str, float]:
+    """One synapse group into a layer: its source layer, synapses, input events and SOPs per inference."""
+    return {"source": source, "synapses": int(fan_out.sum()), "input_events": float(events.sum()) / batch,
+            "sops": 0.0 if graded else float((events * fan_out).sum()) / batch}
+
+
 def _loihi_fit(row: LayerReport, layer: sim.SimLayer, chip: LoihiCore) -> None:
     """Cores one layer needs on ``chip``: the neuron, synaptic-memory and input-axon demands in units of one core.
 
@@ -126,8 +133,10 @@ def _loihi_fit(row: LayerReport, layer: sim.SimLayer, chip: LoihiCore) -> None:
     """
     stored = row.synapses
     if layer.kind == "conv" and chip.conv_weight_sharing:
-        stored = int(layer.weight.size)
+        stored = int(layer.weight.size) + (0 if layer.shortcut is None else int(layer.shortcut.synapse.weight.size))
     inputs = int(np.prod(layer.in_shape))
+    if layer.shortcut is not None:  # the shortcut's source neurons are input axons of the same cores
+        inputs += int(np.prod(layer.shortcut.synapse.in_shape))
     demand = {"neurons": row.neurons / chip.neurons_per_core,
               "synaptic memory": stored * chip.weight_bits / chip.synaptic_memory_bits,
               # a dense core sees every input; a conv layer tiled over space splits its inputs between cores
@@ -145,7 +154,7 @@ def _loihi_fit(row: LayerReport, layer: sim.SimLayer, chip: LoihiCore) -> None:
 def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarray, *, input_message_bits: int = 0,
             conventions: Sequence[EnergyConvention] = (hardware.PAPER, hardware.HOROWITZ_45NM),
             chip: LoihiCore = hardware.LOIHI2, result: Optional[sim.SimResult] = None,
-            labels: Optional[np.ndarray] = None) -> Report:
+            labels: Optional[np.ndarray] = None, skip: int = 0, population: int = 1) -> Report:
     """Simulate ``x`` through the network and build the report.
 
     Parameters
@@ -163,7 +172,9 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
     result : SimResult, optional
         Spikes already simulated for ``x`` (all layers), to avoid simulating twice.
     labels : np.ndarray, optional
-        Class labels of ``x``; with them the report carries the accuracy (argmax of output spike counts).
+        Class labels of ``x``; with them the report carries the accuracy (:func:`lava_ternary.readout.predictions`).
+    skip, population : int
+        Readout of the accuracy: leading output steps left out (the latency) and output neurons per class.
     """
     name = str(net) if isinstance(net, (str, Path)) else getattr(net, "path", "<layers>")
     layers = list(net) if isinstance(net, (list, tuple)) and net and isinstance(net[0], sim.SimLayer) \
@@ -187,6 +198,11 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
         synapses = int(fan_out.sum())
         # direct (graded) input: the first layer multiplies (an input neuron adds its input once per step)
         graded_first = first and direct
+        edges = [_edge(layer.index - 1, fan_out, events, batch, graded_first)]
+        if layer.shortcut is not None:  # graph extension: a second synapse group into the same neurons
+            sc_fan_out = _fan_out(layer.shortcut.synapse)
+            sc_events = (spikes_by_layer[layer.shortcut.source] != 0).sum(axis=(0, -1)).reshape(sc_fan_out.shape)
+            edges.append(_edge(layer.shortcut.source, sc_fan_out, sc_events, batch, False))
         neurons = layer.num_neurons
         pos = float((spikes > 0).sum())
         neg = float((spikes < 0).sum())
@@ -194,11 +210,11 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
         rows.append(LayerReport(
             index=layer.index, kind=layer.kind, neuron=layer.neuron.kind + (" binary" if layer.neuron.binary and
                                                                               layer.neuron.kind == "TERNARY" else ""),
-            shape=list(layer.out_shape), neurons=neurons, synapses=synapses, fan_in=_fan_in(layer),
+            shape=list(layer.out_shape), neurons=neurons, synapses=sum(e["synapses"] for e in edges),
+            fan_in=_fan_in(layer) + (0 if layer.shortcut is None else _fan_in(layer.shortcut.synapse)),
             pos_rate=pos / denom, neg_rate=neg / denom, sparsity=(pos + neg) / denom, spikes=(pos + neg) / batch,
-            input_events=float(events.sum()) / batch,
-            sops=0.0 if graded_first else float((events * fan_out).sum()) / batch,
-            macs=synapses * active_steps if graded_first else 0.0))
+            input_events=sum(e["input_events"] for e in edges), sops=sum(e["sops"] for e in edges),
+            macs=synapses * active_steps if graded_first else 0.0, edges=edges))
         _loihi_fit(rows[-1], layer, chip)
         msgs = spikes
         first = False
@@ -207,8 +223,7 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
         report.energy[conv.name] = energy(report, conv)
     report.loihi = loihi_summary(report, chip)
     if labels is not None:
-        report.accuracy = float(np.mean(result.output.sum(axis=-1).reshape(batch, -1).argmax(axis=1)
-                                        == np.asarray(labels)))
+        report.accuracy = float(np.mean(readout.predictions(result.output, skip, population) == np.asarray(labels)))
     return report
 
 
@@ -359,7 +374,7 @@ def network_table(spec) -> str:
         shape = tuple(layer.shape)
         c, h, w = (shape + (1, 1))[:3] if len(shape) == 3 else (int(np.prod(shape)), 1, 1)
         geometry = [None] * 5
-        if layer.type in ("conv", "pool"):
+        if layer.type in ("conv", "pool", "concat"):
             geometry = [layer.kernel_size[::-1], layer.stride[::-1], layer.padding[::-1], layer.dilation[::-1],
                         layer.groups]
         neuron = "" if layer.neuron is None else layer.neuron.type
@@ -368,6 +383,9 @@ def network_table(spec) -> str:
             neuron += f" {p['spikeMode']}/{p['resetMode']} vth={p['vThMant']} bits={p['messageBits']}"
         elif layer.neuron is not None and "vThMant" in layer.neuron.params:
             neuron += f" vth={layer.neuron.params['vThMant']}"
+        if layer.inputs is not None:
+            neuron += (f" inputs={list(layer.inputs)} (shortcut from {layer.inputs[1]}: 1x1 stride "
+                       f"{layer.shortcut_stride[::-1]} delay {layer.shortcut_delay})")
         row = f"|{layer.type.capitalize():10s}|{w:-5d}|{h:-5d}|{c:-5d}|" + "".join(_table_cell(g) for g in geometry)
         rows.append(row + f"{str(layer.delay is not None):5s}| {neuron}")
     return "\n".join(rows)

@@ -47,7 +47,8 @@ from lava_ternary.errors import NetxFormatError
 
 #: Layer-group keys any consumer reads (everything else in a file is never opened).
 LAYER_KEYS = ("type", "shape", "weight", "weight_rec", "bias", "delay", "inFeatures", "outFeatures", "inChannels",
-              "outChannels", "kernelSize", "stride", "padding", "dilation", "groups", "weightExp")
+              "outChannels", "kernelSize", "stride", "padding", "dilation", "groups", "weightExp", "inputs",
+              "shortcutWeight", "shortcutStride")
 #: Neuron-group keys any consumer reads (TERNARY, CUBA/LOIHI, SDNN and RF neurons).
 NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant", "refDelay", "messageBits", "resetMode", "spikeMode", "vInit",
                "amplitude", "weight_exp", "sigma_output", "sinDecay", "cosDecay")

@@ -106,9 +106,17 @@ def torch_trace(model: Any, x: Any) -> tuple:
         out = output[0] if isinstance(output, tuple) else output
         outputs.append((names.get(id(module), type(module).__name__), module, out.detach()))
 
+    def after_graph(module, inputs, output):
+        name = names.get(id(module), type(module).__name__)
+        for part, out in zip(("conv1", "conv2"), module.layer_outputs(inputs[0])):
+            outputs.append((f"{name}.{part}", module, out.detach()))
+
     handles = []
     for module in modules:
-        if _is_block(module):
+        if hasattr(module, "layer_outputs"):  # a residual block: one traced layer per neuron group
+            handles.append(module.register_forward_pre_hook(before))
+            handles.append(module.register_forward_hook(after_graph))
+        elif _is_block(module):
             handles.append(module.register_forward_pre_hook(before))
             if _is_layer(module):
                 handles.append(module.register_forward_hook(after))
@@ -173,7 +181,7 @@ def verify(model: Any, net_file: PathLike, x: Any, *, input_shape: Optional[Sequ
     stream = stream.astype(np.int64)
     shape = tuple(int(s) for s in (input_shape if input_shape is not None else stream.shape[1:-1]))
     spec = read_network(net_file, shape)
-    file_layers = [layer for layer in spec if layer.type in ("input", "dense", "conv", "pool")
+    file_layers = [layer for layer in spec if layer.type in ("input", "dense", "conv", "pool", "concat")
                    and not (layer.type == "input" and layer.neuron is None)]
     if len(file_layers) != len(traced):
         raise ValueError(f"{os.fspath(net_file)}: {len(file_layers)} neuron layers, but the model's forward ran "

@@ -82,9 +82,9 @@ def test_unknown_layer_and_neuron_types_are_rejected(tmp_path):
     write_ternary_dense(tmp_path / "bad.net", np.ones((3, 4)) * 2)
     with h5py.File(tmp_path / "bad.net", "a") as handle:
         group = handle.create_group("layer/1")
-        group.create_dataset("type", (1,), "S10", [b"concat"])
+        group.create_dataset("type", (1,), "S10", [b"unpool"])
         group.create_dataset("shape", data=[3])
-    with pytest.raises(NetxFormatError, match="unknown layer type 'concat'") as info:
+    with pytest.raises(NetxFormatError, match="unknown layer type 'unpool'") as info:
         Network(tmp_path / "bad.net")
     assert (info.value.layer, info.value.key) == (1, "type")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_sim import conv, dense, write_net
 
-from lava_ternary import hardware, report, sim
+from lava_ternary import hardware, readout, report, sim
 from lava_ternary.netfile import read_network
 
 
@@ -131,3 +131,18 @@ def test_constant_overrides_are_checked():
     with pytest.raises(ValueError, match="neurons_per_core"):
         hardware.override(hardware.LOIHI2, {"neurons_per_core": "many"})
     assert dataclasses.asdict(hardware.LOIHI2)["source"]
+
+
+def test_accuracy_uses_the_one_readout_with_skip_and_population(tmp_path):
+    rng = np.random.default_rng(5)
+    path = write_net(tmp_path / "p.net", [dense(7, 5, rng, neuron={}), dense(4, 7, rng, neuron={})])
+    x = rng.integers(0, 9, (6, 5, 5))
+    result = report.sim.simulate(report.sim.compile_network(path), x, input_message_bits=5)
+    expected = readout.predictions(result.output, 2, 2)  # 4 output neurons: 2 classes of 2
+    rep = report.analyze(path, x, input_message_bits=5, labels=expected, skip=2, population=2, result=result)
+    assert rep.accuracy == 1.0
+    out = result.output.astype(np.int64)[..., 2:].sum(-1).reshape(6, 2, 2).sum(-1)
+    assert np.array_equal(expected, out.argmax(1))
+    import torch
+
+    assert np.array_equal(readout.class_scores(torch.from_numpy(result.output.astype(np.float32)), 2, 2).numpy(), out)

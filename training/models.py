@@ -18,9 +18,10 @@ Which models the netx deploy path can express today:
 
 - ``digits-conv`` (default), ``mlp`` and ``vgg`` are plain sequences of Conv (stride instead of
   pooling), Flatten and Dense blocks: netx's sequential layer list expresses them.
-- ``resnet19`` / ``resnet20`` (the paper's CIFAR backbones, SEW-style spike-adding residuals) are
-  **not** deployable: a residual add is a second input to a layer, which netx's sequential layer list
-  cannot express, and their global average pool has no netx layer either. They train in PyTorch only.
+- ``resnet19`` / ``resnet20`` (the paper's CIFAR backbones) are built from the paper's basic block
+  (:class:`lava_ternary.residual.Residual`: conv-ternary-conv plus a shortcut synapse into one neuron
+  group, then ternary); each block exports as a ``conv`` and a ``concat`` layer, the graph extension of
+  netx (``docs/netx_schema.md``), and the global pooling as a sum-pooling ``pool`` layer.
 """
 from __future__ import annotations
 
@@ -30,12 +31,13 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from lava_ternary import block as tblock
-from lava_ternary import fold
+from lava_ternary import fold, readout
 from lava_ternary.neuron import PAPER_PARAMS
+from lava_ternary.residual import Residual
 
 MODELS = ("digits-conv", "mlp", "vgg", "resnet19", "resnet20")
 NEURONS = ("binary", "ternary", "ternary-learned")
-DEPLOYABLE = ("digits-conv", "mlp", "vgg")
+DEPLOYABLE = MODELS
 
 
 def neuron_params(neuron: str, threshold: float = PAPER_PARAMS["threshold"], **overrides: Any) -> Dict[str, Any]:
@@ -105,9 +107,7 @@ class SpikingNet(torch.nn.Module):
         Works on the deployed network's output spikes too (a tensor ``[N, classes * population, T + latency]``):
         the prediction is ``readout(...).argmax(1)`` on both sides.
         """
-        counts = output[..., self.latency:].sum(-1)
-        population = int(self.config.get("population", 1))
-        return counts.reshape(counts.shape[0], -1, population).sum(-1)
+        return readout.class_scores(output, self.latency, int(self.config.get("population", 1)))
 
     def spiking_blocks(self) -> List[torch.nn.Module]:
         """Blocks (also inside residual units) that own a spiking neuron, in forward order."""
@@ -123,34 +123,6 @@ def _migrate_amplitudes(module: torch.nn.Module, state_dict: Dict[str, Any], pre
     for key in own:
         del state_dict[prefix + key]
     state_dict.update({prefix + k: v for k, v in fold.migrate_state_dict(module, own).items()})
-
-
-class Residual(torch.nn.Module):
-    """SEW-style residual unit ``out = branch(x) + shortcut(x)`` of spiking conv blocks (not deployable).
-
-    The shortcut is delayed to match the branch's latency, so spikes of the same input step meet.
-    """
-
-    def __init__(self, params: Dict[str, Any], in_ch: int, out_ch: int, stride: int,
-                 amp: Optional[Dict[str, Any]] = None):
-        super().__init__()
-        amp = amp or {}
-        self.blocks = torch.nn.ModuleList([
-            tblock.Conv(params, in_ch, out_ch, 3, stride=stride, padding=1, weight_scale=2, **amp),
-            tblock.Conv(params, out_ch, out_ch, 3, padding=1, weight_scale=2, **amp)])
-        self.shortcut = (tblock.Conv(params, in_ch, out_ch, 1, stride=stride, weight_scale=2, **amp)
-                         if stride != 1 or in_ch != out_ch else None)
-        self.latency_steps = sum(_latency(b) for b in self.blocks)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``branch(x) + delayed shortcut(x)``."""
-        y = x
-        for b in self.blocks:
-            y = b(y)
-        skip = x if self.shortcut is None else self.shortcut(x)
-        lag = self.latency_steps - (0 if self.shortcut is None else _latency(self.shortcut))
-        skip = torch.nn.functional.pad(skip, (lag, 0))[..., :skip.shape[-1]]
-        return y + skip
 
 
 def _digits_conv(params, first, shape, classes, amp, width: int = 8) -> List[torch.nn.Module]:

@@ -37,6 +37,7 @@ CONFIGS = {
     "mnist5k": {"dataset": "mnist5k", "model": "digits-conv", "device": "cpu", "suffix": "_mnist5k"},
     "mnist": {"dataset": "mnist", "model": "digits-conv", "device": "cpu", "suffix": "_mnist"},
     "cifar10": {"dataset": "cifar10", "model": "vgg", "device": "cuda", "suffix": "_cifar10"},
+    "resnet-digits": {"dataset": "digits", "model": "resnet20", "device": "cpu", "suffix": "_resnet"},
 }
 
 

@@ -20,6 +20,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 from lava.lib.dl.netx import hdf5 as netx_hdf5
+from lava.proc.sparse.process import DelaySparse
+from scipy.sparse import csr_matrix
 from lava.lib.dl.netx.blocks.models import AbstractPyBlockModel
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE
 from lava.magma.core.decorator import implements
@@ -57,6 +59,8 @@ def ternary_neuron_params(layer: LayerSpec, reset_interval: Optional[int], reset
 
 def neuron_delay(layer: LayerSpec) -> np.ndarray:
     """Per-neuron axonal delay of a dense layer (netx ``delay``: scalar or one per output), else 0."""
+    if layer.inputs is not None:  # a concat layer: its shortcut synapse is delayed (graph extension)
+        return np.asarray(layer.shortcut_delay, np.int64)
     delay = layer.delay
     if layer.type != "dense" or delay is None or delay.size not in (1, int(np.prod(layer.shape))):
         return np.zeros((), np.int64)
@@ -118,13 +122,14 @@ def _value(value: Any) -> Any:
 def _layer_node(layer: LayerSpec) -> _Node:
     """The ``layer/<i>`` group of a validated layer (a pool shown as a depthwise conv with constant weights)."""
     name = f"/layer/{layer.index}"
-    values: Dict[str, Any] = {"type": "conv" if layer.type == "pool" else layer.type, "shape": np.array(layer.shape)}
+    kind = "conv" if layer.type in ("pool", "concat") else layer.type  # concat: its main synapse; shortcut added after
+    values: Dict[str, Any] = {"type": kind, "shape": np.array(layer.shape)}
     for key in ("weight", "weight_rec", "bias", "delay"):
         if getattr(layer, key) is not None:
             values[key] = _value(getattr(layer, key))
     if layer.delay is not None and not np.any(layer.delay):
         del values["delay"]  # all-zero delays: a plain Dense, as the simulator runs it
-    if layer.type in ("conv", "pool"):
+    if layer.type in ("conv", "pool", "concat"):
         if layer.bias is not None and layer.bias.size != layer.channels:  # per neuron: netx wants (W, H, C)
             values["bias"] = layer.bias.reshape(layer.shape).transpose(2, 1, 0)
         weight = layer.weight
@@ -141,6 +146,29 @@ def _layer_node(layer: LayerSpec) -> _Node:
 def _root_node(spec: NetSpec) -> _Node:
     layers = {str(layer.index): _layer_node(layer) for layer in spec}
     return _Node("/", {"layer": _Node("/layer", layers)})
+
+
+#: Layer types stock netx builds into a Lava layer (``pool`` and ``concat`` are shown to it as ``conv``).
+BUILT_TYPES = ("input", "dense", "dense_rec", "conv", "pool", "concat")
+
+
+def shortcut_matrix(layer: LayerSpec, source_shape: Tuple[int, ...]) -> csr_matrix:
+    """The 1x1 shortcut convolution of a ``concat`` layer as a sparse ``(N_out, N_in)`` matrix in Lava's order.
+
+    Both sides are flattened C-order from Lava's (W, H, C) shapes, as ``OutPort.flatten`` and
+    ``reshape`` see them.
+    """
+    c_out, c_in = layer.shortcut_weight.shape[:2]
+    height, width = layer.shape[1:]
+    src_h = source_shape[1]
+    stride_h, stride_w = layer.shortcut_stride
+    x, y, co, ci = np.meshgrid(np.arange(width), np.arange(height), np.arange(c_out), np.arange(c_in), indexing="ij")
+    rows = ((x * height + y) * c_out + co).reshape(-1)
+    cols = ((x * stride_w * src_h + y * stride_h) * c_in + ci).reshape(-1)
+    data = layer.shortcut_weight[co, ci, 0, 0].reshape(-1)
+    keep = data != 0
+    size_in = int(np.prod(source_shape))
+    return csr_matrix((data[keep], (rows[keep], cols[keep])), shape=(layer.size, size_in), dtype=np.int64)
 
 
 class Network(netx_hdf5.Network):
@@ -180,6 +208,7 @@ class Network(netx_hdf5.Network):
         path = os.fspath(net_config)
         chw = None if input_shape is None else tuple(int(s) for s in input_shape)[::-1]
         self.spec = read_network(path, chw)  # isolated, bounded parse; stock netx never opens the file
+        self._shortcuts = []
         root = _root_node(self.spec)
         netx_hdf5.NetDict = lambda filename=None, mode="r", f=None: root
         try:
@@ -223,7 +252,37 @@ class Network(netx_hdf5.Network):
             netx_hdf5.optimize_weight_bits = _STOCK_OPTIMIZE
         if not layers:
             raise NetxFormatError(self.filename, None, "layer", "no Lava layer to build (only input/flatten layers)")
+        self._connect_shortcuts(layers, limit)
         return layers
+
+    def _connect_shortcuts(self, layers, limit: int) -> None:
+        """Graph extension: a delayed sparse synapse from each ``concat`` layer's shortcut source into its neurons.
+
+        The neuron group's InPort sums it with the block's own synapse (Lava sums every OutPort connected to
+        an InPort), so both branches drive one neuron group, as on Loihi 2.
+        """
+        built = [layer.index for layer in self.spec.layers[:limit] if layer.index >= self.skip_layers
+                 and layer.type in BUILT_TYPES and not (layer.type == "input" and layer.neuron is None)]
+        blocks = dict(zip(built, layers))
+        for layer in self.spec.layers[:limit]:
+            if layer.inputs is None or layer.index not in blocks:
+                continue
+            source = blocks.get(layer.inputs[1])
+            if source is None:
+                raise NetxFormatError(self.filename, layer.index, "inputs", f"shortcut source layer {layer.inputs[1]} "
+                                      f"is not built (skip_layers={self.skip_layers}); load the whole graph")
+            weights = shortcut_matrix(layer, self.spec.layers[layer.inputs[1]].shape)
+            if weights.nnz == 0:
+                continue  # an all-zero shortcut adds nothing
+            delays = weights.copy()
+            delays.data[:] = layer.shortcut_delay
+            target = blocks[layer.index].neuron
+            bits = self.spec.layers[layer.inputs[1]].neuron.message_bits
+            synapse = DelaySparse(weights=weights, delays=delays, num_message_bits=bits, weight_exp=0,
+                                  num_weight_bits=8, name=f"shortcut{layer.index}")
+            source.out.flatten().connect(synapse.s_in)
+            synapse.a_out.reshape(target.a_in.shape).connect(target.a_in)
+            self._shortcuts.append(synapse)
 
 
 @implements(proc=Network, protocol=LoihiProtocol)

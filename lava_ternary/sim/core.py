@@ -13,6 +13,9 @@ Lava run exactly (tested spike for spike in every layer against Lava, ``tests/te
   into one fused loop per layer (:mod:`lava_ternary.sim.kernel`);
 * timing: every synapse adds one step of latency. Each sample starts from the reset state; the
   *window* of a layer (``T`` steps) is where Lava's ``reset_interval`` puts it, see :class:`Timing`;
+* graph files (``concat`` layers, ``docs/netx_schema.md``): the shortcut synapse of a residual block reads
+  its source layer's kept messages one step later than the main synapse reads the previous layer (its
+  axonal delay), both sums feed one neuron group, and window step 1 is discarded (see :class:`Shortcut`);
 * axonal delays (a TERNARY dense layer's ``delay``, one per output neuron, Lava's ``DelayDense``):
   neuron ``n`` integrates its synaptic input ``delay[n]`` steps later, and, as
   :class:`lava_ternary.proc.TernaryCUBA` does, discards what reaches it in window steps
@@ -37,6 +40,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from lava_ternary import readout
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import NetSpec, read_network
 from lava_ternary.sim import kernel
@@ -137,6 +141,7 @@ class SimLayer:
     groups: int = 1
     neuron: Optional[SimNeuron] = None
     delay: Optional[np.ndarray] = None
+    shortcut: Optional["Shortcut"] = None
 
     @functools.cached_property
     def num_neurons(self) -> int:
@@ -168,6 +173,26 @@ class SimLayer:
         if self.weight is not None:
             _ = self.weight_bound, self.weight_f32, self.matrix
         return self
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """The second synapse group of a ``concat`` layer (graph extension): a 1x1 conv from an earlier layer.
+
+    Parameters
+    ----------
+    source : int
+        File index of the layer whose messages it reads.
+    synapse : SimLayer
+        The 1x1 convolution (kind ``'conv'``, the consumer's neuron group) from the source's shape.
+    delay : int
+        Axonal delay: the consumer integrates source step ``t - lag - delay`` and discards window steps
+        ``1 .. delay`` (as :class:`lava_ternary.proc.TernaryCUBA` with ``input_delay``).
+    """
+
+    source: int
+    synapse: SimLayer
+    delay: int
 
 
 @dataclass(frozen=True)
@@ -392,10 +417,15 @@ def _run_layers(layers: Sequence[SimLayer], timing: Timing, kept: Sequence[SimLa
     for t in range(1, steps):
         alias[t] = alias[t - 1] if same[t] else t
     nobody = np.zeros((0, steps, 0), np.int8)
+    sources = {layer.shortcut.source for layer in layers if layer.shortcut is not None}
+    kept_msgs: Dict[int, Tuple[np.ndarray, float]] = {}
     for layer, lag, phase in zip(layers, timing.lag, timing.phase):
         if layer.kind == "flatten":
             continue
-        if layer.delay is not None:
+        if layer.shortcut is not None:
+            acc = _graph_input(layer, msgs, in_max, lag, *kept_msgs[layer.shortcut.source])
+            slot, lag = np.arange(steps, dtype=np.int64), 0
+        elif layer.delay is not None:
             m = msgs[:steps]
             acc = _delayed(layer, _received(layer, *_sums(layer, m.reshape(m.shape[:2] + tuple(layer.in_shape)),
                                                            in_max)), lag)
@@ -411,6 +441,34 @@ def _run_layers(layers: Sequence[SimLayer], timing: Timing, kept: Sequence[SimLa
         msgs = _scratch(layer.index, (steps, msgs.shape[1], layer.num_neurons))
         active = kernel.run_group(layer.neuron, acc, slot, lag=lag, phase=phase, pad=pad, rec=rec, nxt=msgs)
         in_max, alias = 1.0, range(steps)
+        if layer.index in sources:
+            kept_msgs[layer.index] = (msgs, in_max)
+
+
+def _shifted(acc: np.ndarray, shift: int, discard: int) -> np.ndarray:
+    """int64 ``out[t] = acc[t - shift]`` (time-major), zero where ``t - shift < 0`` or ``t <= discard``."""
+    out = np.zeros(acc.shape, np.int64)
+    start = max(shift, discard + 1)
+    if start < acc.shape[0]:
+        out[start:] = acc[start - shift:acc.shape[0] - shift]
+    return out
+
+
+def _graph_input(layer: SimLayer, msgs: np.ndarray, in_max: float, lag: int, source: np.ndarray,
+                 source_max: float) -> np.ndarray:
+    """Synaptic input ``[T, B, N]`` of a ``concat`` layer, aligned to its steps (read with lag 0).
+
+    Both synapse groups feed one neuron group, as Lava's InPort sums its OutPorts: the main synapse
+    reads the previous layer ``lag`` steps back, the shortcut its source ``lag + delay`` steps back, and
+    window steps ``1 .. delay`` are discarded (the previous sample's messages still in the delayed synapse).
+    """
+    steps = msgs.shape[0]
+    sc = layer.shortcut
+    main = _received(layer, *_sums(layer, msgs[:steps].reshape(msgs.shape[:2] + tuple(layer.in_shape)), in_max))
+    side = _received(sc.synapse, *_sums(sc.synapse, source[:steps].reshape(source.shape[:2] + tuple(sc.synapse.in_shape)),
+                                        source_max))
+    total = _shifted(main, lag, sc.delay) + _shifted(side, lag + sc.delay, sc.delay)
+    return signed_wrap(total, CHANNEL_BITS)
 
 
 class _Scratch(threading.local):
@@ -523,6 +581,17 @@ def lava_dense_weights(weight: np.ndarray) -> Tuple[np.ndarray, int]:
     return np.asarray(opt, dtype=np.int64), int(exp)
 
 
+def lava_sparse_weights(weight: np.ndarray) -> np.ndarray:
+    """The weights Lava's bit-accurate ``DelaySparse`` computes with (8-bit clip and truncation; exponent 0)."""
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    weight = np.asarray(weight, dtype=np.int64)
+    if not weight.any():
+        return weight
+    mode = determine_sign_mode(weight)
+    return np.asarray(truncate_weights(clip_weights(weight, mode, num_bits=8), mode, 8), dtype=np.int64)
+
+
 def _per_channel(value, shape: Tuple[int, ...]) -> np.ndarray:
     """A scalar, per-channel or per-neuron value as an array broadcastable to ``shape`` (torch order)."""
     arr = np.asarray(value, dtype=np.int64)
@@ -608,7 +677,7 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
             layers.append(SimLayer(index=spec.index, kind="flatten", in_shape=spec.input_shape,
                                    out_shape=spec.shape))
             continue
-        if spec.type not in ("input", "dense", "conv", "pool"):
+        if spec.type not in ("input", "dense", "conv", "pool", "concat"):
             raise NetxFormatError(net.path, spec.index, "type", f"the simulator cannot run {spec.type!r} layers")
         if spec.neuron is None:
             raise NetxFormatError(net.path, spec.index, "neuron", "the simulator needs a neuron group on every "
@@ -632,6 +701,12 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
             weight = spec.weight
             if spec.type == "pool":
                 weight = np.broadcast_to(weight, (in_shape[0], 1) + weight.shape[2:]).copy()
+            if spec.inputs is not None:
+                source = net.layers[spec.inputs[1]]
+                fields["shortcut"] = Shortcut(source=source.index, delay=spec.shortcut_delay, synapse=SimLayer(
+                    index=spec.index, kind="conv", in_shape=tuple(int(s) for s in source.shape), out_shape=shape,
+                    weight=lava_sparse_weights(spec.shortcut_weight), stride=spec.shortcut_stride,
+                    neuron=fields["neuron"]).precompute())
             layers.append(SimLayer(kind="conv", weight=weight, stride=spec.stride, padding=spec.padding,
                                    dilation=spec.dilation, groups=spec.groups, **fields))
     if not any(l.neuron is not None for l in layers):
@@ -639,14 +714,4 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
     return [layer.precompute() for layer in layers]
 
 
-def predictions(output: np.ndarray, skip: int = 0, population: int = 1) -> np.ndarray:
-    """Predicted class per sample: output spikes ``[B, N, ..., T]`` summed over steps ``skip..T-1``, per class.
-
-    The ``N`` output neurons form consecutive groups of ``population`` per class (the training readout,
-    ``training.models.SpikingNet.readout``); a conv output sums its spatial positions per channel.
-    """
-    counts = np.asarray(output)[..., skip:].astype(np.int64).sum(axis=-1)
-    counts = counts.reshape(counts.shape[0], counts.shape[1], -1).sum(axis=-1)
-    if counts.shape[1] % population:
-        raise ValueError(f"population={population} does not divide the {counts.shape[1]} output neurons")
-    return counts.reshape(counts.shape[0], -1, population).sum(axis=-1).argmax(axis=1)
+predictions = readout.predictions  # the one readout (lava_ternary.readout)
