@@ -43,7 +43,6 @@ import numpy as np
 from lava_ternary import readout
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import NetSpec, read_network
-from lava_ternary.sim import kernel
 
 log = logging.getLogger(__name__)
 
@@ -405,6 +404,8 @@ def _run_layers(layers: Sequence[SimLayer], timing: Timing, kept: Sequence[SimLa
 
     The spikes of the ``kept`` layers are written to ``recs`` (int8 ``[B, T, N]``).
     """
+    from lava_ternary.sim import kernel  # numba loads with the first simulation, not for file readers (info)
+
     batch, size, steps = x.shape
     # layers with a phase run (in Lava) before their first reset and past the last sample: simulate those
     # steps in zero-input samples around the batch (steps before the run starts are dead)
