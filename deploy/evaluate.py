@@ -22,19 +22,10 @@ def build_parser() -> OneLineParser:
     """The command-line arguments (each checked on parsing: :mod:`lava_ternary.cliargs`)."""
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("net", type=cliargs.netx_file, help="netx HDF5 file")
-    parser.add_argument("--dataset", default="digits", help="digits (default), mnist5k, mnist, fashion-mnist, "
-                                                            "cifar10, cifar100, nmnist or npz:PATH")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    cliargs.add_input_options(parser)
     parser.add_argument("--timesteps", "-T", type=cliargs.positive_int, default=4, help="input steps per sample")
     parser.add_argument("--latency", type=cliargs.nonneg_int, default=None,
                         help="extra zero-input steps per sample (default: the number of neuron layers)")
-    parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
-    parser.add_argument("--signed", action="store_true", help="signed rate/event input (ternary networks)")
-    parser.add_argument("--root", type=cliargs.existing_dir, default=None, help="folder of the local datasets")
-    parser.add_argument("--input-shape", type=cliargs.shape, default=None,
-                        help="C,H,W of the input for files without an input layer (default: the dataset's)")
-    parser.add_argument("--input-message-bits", type=cliargs.message_bits, default=None,
-                        help=f"graded input bits, 1..{cliargs.MAX_MESSAGE_BITS} (default: from the input range)")
     parser.add_argument("--population", type=cliargs.positive_int, default=1, help="output neurons per class")
     parser.add_argument("--batch-size", type=cliargs.positive_int, default=256)
     parser.add_argument("--limit", type=cliargs.positive_int, default=None, help="evaluate only the first N samples")

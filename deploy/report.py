@@ -24,21 +24,13 @@ def build_parser() -> OneLineParser:
     parser.add_argument("net", type=cliargs.netx_file, help="netx HDF5 file (the ternary network)")
     parser.add_argument("--compare", type=cliargs.netx_file, default=None,
                         help="a second netx file (the binary network)")
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    cliargs.add_input_options(parser)
     parser.add_argument("--samples", type=cliargs.positive_int, default=200, help="samples to simulate")
     parser.add_argument("--timesteps", "-T", type=cliargs.positive_int, default=4, help="input steps per sample")
     parser.add_argument("--latency", type=cliargs.nonneg_int, default=None,
                         help="zero-input steps appended (default: one per neuron layer)")
     parser.add_argument("--population", type=cliargs.positive_int, default=1,
                         help="output neurons per class (accuracy)")
-    parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
-    parser.add_argument("--signed", action="store_true", help="signed rate/event input (ternary networks)")
-    parser.add_argument("--root", type=cliargs.existing_dir, default=None, help="folder of the local datasets")
-    parser.add_argument("--input-shape", type=cliargs.shape, default=None,
-                        help="C,H,W for files without an input layer")
-    parser.add_argument("--input-message-bits", type=cliargs.message_bits, default=None,
-                        help=f"graded input bits, 1..{cliargs.MAX_MESSAGE_BITS} (default: from the samples)")
     parser.add_argument("--chip", default="loihi2", choices=sorted(hardware.CHIPS), help="loihi2 (default) or loihi1")
     parser.add_argument("--energy", action="append", default=[], metavar="CONV.FIELD=VALUE", type=cliargs.assignment,
                         help="override an energy constant, e.g. paper.sop_j=7.7e-14 (repeatable)")

@@ -28,22 +28,12 @@ def build_parser() -> OneLineParser:
                         help="input steps per sample (default 4)")
     parser.add_argument("--checkpoint", type=cliargs.checkpoint_file, default=None,
                         help="checkpoint to compare spikes with")
-    parser.add_argument("--dataset", default="digits", help="digits (default), mnist5k, mnist, fashion-mnist, "
-                                                            "cifar10, cifar100, nmnist or npz:PATH")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
-    parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
-    parser.add_argument("--signed", action="store_true", help="signed rate/event input (ternary networks)")
-    parser.add_argument("--root", type=cliargs.existing_dir, default=None, help="folder of the local datasets")
+    cliargs.add_input_options(parser)
     parser.add_argument("--latency", type=cliargs.nonneg_int, default=None,
                         help="zero steps appended to every sample (default: the checkpoint's, else one per "
                              "neuron layer)")
     parser.add_argument("--tag", default="fixed_pt", choices=("fixed_pt", "floating_pt"),
                         help="model of the TERNARY neurons (synapses are always fixed_pt)")
-    parser.add_argument("--input-message-bits", type=cliargs.message_bits, default=None,
-                        help=f"graded input bits, 1..{cliargs.MAX_MESSAGE_BITS} (default: from the input range)")
-    parser.add_argument("--input-shape", type=cliargs.shape, default=None,
-                        help="C,H,W the network expects, if not the dataset's; "
-                             "also the input of a file without an input layer")
     parser.add_argument("--population", type=cliargs.positive_int, default=None,
                         help="output neurons per class (default: the checkpoint's, else 1)")
     parser.add_argument("--chunk", type=cliargs.positive_int, default=None,

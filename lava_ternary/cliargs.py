@@ -179,6 +179,22 @@ def output_dir(text: str) -> Path:
     return path
 
 
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """The options that say which samples feed a network and how (``--dataset`` .. ``--input-message-bits``),
+    one definition for ``run``, ``evaluate`` and ``report``; :func:`resolve_run` checks them against the file."""
+    parser.add_argument("--dataset", default="digits", help="digits (default), mnist5k, mnist, fashion-mnist, "
+                                                            "cifar10, cifar100, nmnist or npz:PATH")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--encoding", default="direct", choices=("direct", "rate"))
+    parser.add_argument("--signed", action="store_true", help="signed rate/event input (ternary networks)")
+    parser.add_argument("--root", type=existing_dir, default=None, help="folder of the local datasets")
+    parser.add_argument("--input-shape", type=shape, default=None,
+                        help="C,H,W the network expects, if not the dataset's (also the input of a file "
+                             "without an input layer)")
+    parser.add_argument("--input-message-bits", type=message_bits, default=None,
+                        help=f"graded input bits, 1..{MAX_MESSAGE_BITS} (default: from the input range)")
+
+
 def warn(prog: str, message: str) -> None:
     """One warning line on stderr."""
     print(f"{prog}: warning: {message}", file=sys.stderr)
