@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,19 +26,11 @@ from lava_ternary.errors import NetxFormatError
 from lava_ternary.io_utils import atomic_path
 from lava_ternary.netfile import LIMITS, read_network
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from fuzzing import layer_group  # noqa: E402
+
 NEURON = {"type": "TERNARY", "iDecay": 1024, "vDecay": 512, "vThMant": 80, "refDelay": 1, "resetMode": "hard",
           "spikeMode": "ternary", "vInit": 0, "messageBits": 2}
-
-
-def _layer(root, index, ltype, shape, neuron=True, **datasets):
-    group = root.create_group(str(index))
-    group.create_dataset("type", (1,), "S10", [ltype.encode()])
-    group.create_dataset("shape", data=np.array(shape))
-    for key, value in datasets.items():
-        group.create_dataset(key, data=value)
-    if neuron:
-        for key, value in NEURON.items():
-            group.create_dataset(f"neuron/{key}", data=value)
 
 
 def write_files(folder: Path) -> dict:
@@ -45,15 +38,16 @@ def write_files(folder: Path) -> dict:
     files = {"conv": folder / "conv.net", "dense1024": folder / "dense.net", "layers100000": folder / "many.net"}
     with h5py.File(files["conv"], "w") as handle:
         root = handle.create_group("layer")
-        _layer(root, 0, "input", [1, 8, 8], neuron=False)
-        _layer(root, 1, "conv", [8, 8, 8], weight=2.0 * rng.integers(-60, 60, (8, 1, 3, 3)), stride=[1, 1],
-               padding=[1, 1], dilation=[1, 1], groups=1)
-        _layer(root, 2, "flatten", [512, 1, 1], neuron=False)
-        _layer(root, 3, "dense", [10], weight=2.0 * rng.integers(-60, 60, (10, 512)))
+        layer_group(root, 0, "input", [1, 8, 8])
+        layer_group(root, 1, "conv", [8, 8, 8], NEURON, weight=2.0 * rng.integers(-60, 60, (8, 1, 3, 3)),
+                    stride=[1, 1], padding=[1, 1], dilation=[1, 1], groups=1)
+        layer_group(root, 2, "flatten", [512, 1, 1])
+        layer_group(root, 3, "dense", [10], NEURON, weight=2.0 * rng.integers(-60, 60, (10, 512)))
     with h5py.File(files["dense1024"], "w") as handle:
         root = handle.create_group("layer")
         for i in range(3):
-            _layer(root, i, "dense", [1024], weight=(2 * rng.integers(-60, 60, (1024, 1024))).astype(np.float32))
+            layer_group(root, i, "dense", [1024], NEURON,
+                        weight=(2 * rng.integers(-60, 60, (1024, 1024))).astype(np.float32))
     with h5py.File(files["layers100000"], "w", libver="latest") as handle:
         root = handle.create_group("layer")
         for i in range(100000):

@@ -1,4 +1,5 @@
-"""The byte-flip mutation of netx files, shared by the hostile-file test and ``benchmarks/netx_fuzz.py``."""
+"""netx files for tests and benchmarks: one layer group as slayer writes it, and the byte-flip mutation
+(shared by the test suite and ``benchmarks/netx_read.py`` / ``benchmarks/netx_fuzz.py``)."""
 from pathlib import Path
 from typing import List, Tuple
 
@@ -28,3 +29,16 @@ def flip_bytes(data: bytes, spans: List[Tuple[int, int]], rng: np.random.Generat
     if rng.random() < 0.1:
         raw = raw[: rng.integers(len(raw))]
     return bytes(raw)
+
+
+def layer_group(root: h5py.Group, index: int, ltype: str, shape, neuron=None, **datasets) -> h5py.Group:
+    """Layer ``index`` of type ``ltype`` (fixed-length bytes, as slayer writes it) with its datasets and neuron."""
+    group = root.create_group(str(index))
+    group.create_dataset("type", (1,), "S10", [ltype.encode()])
+    group.create_dataset("shape", data=np.array(shape))
+    for key, value in datasets.items():
+        group.create_dataset(key, data=value)
+    if neuron is not None:
+        for key, value in neuron.items():
+            group.create_dataset(f"neuron/{key}", data=value)
+    return group

@@ -7,20 +7,10 @@ import lava_ternary  # noqa: F401
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import read_network
 
+from fuzzing import layer_group
+
 TERNARY = dict(type="TERNARY", iDecay=1024, vDecay=512, vThMant=80, refDelay=1, resetMode="hard",
                spikeMode="ternary", vInit=0, amplitude=np.float32(0.7), messageBits=2, gradedSpike=False)
-
-
-def layer_group(root, index, ltype, shape, neuron=None, **datasets):
-    group = root.create_group(str(index))
-    group.create_dataset("type", (1,), "S10", [ltype.encode()])
-    group.create_dataset("shape", data=np.array(shape))
-    for key, value in datasets.items():
-        group.create_dataset(key, data=value)
-    if neuron is not None:
-        for key, value in neuron.items():
-            group.create_dataset(f"neuron/{key}", data=value)
-    return group
 
 
 def write_net(path, edit=None):
