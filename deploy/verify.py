@@ -5,7 +5,7 @@ Usage: ``lava-ternary verify FACTORY STATE_DICT NET INPUTS`` (or ``python -m dep
 written by ``torch.save(model.state_dict(), ...)`` (an earlier version's amplitudes are migrated,
 :func:`lava_ternary.fold.migrate_state_dict`), ``NET`` the netx file and ``INPUTS`` the model input
 ``(N, C, [H, W], T)`` as ``.npy`` or ``.npz`` (``--key`` picks the array). Prints
-:meth:`lava_ternary.verify.Verification.report`; exit code 0 when every spike agrees, 1 on a mismatch,
+:meth:`lava_ternary.verification.Verification.report`; exit code 0 when every spike agrees, 1 on a mismatch,
 2 on bad input.
 """
 from __future__ import annotations
@@ -73,11 +73,11 @@ def load_inputs(path: Path, key: Optional[str]) -> np.ndarray:
 
 
 def run(args) -> Any:
-    """Build, load, verify; return the :class:`lava_ternary.verify.Verification`."""
+    """Build, load, verify; return the :class:`lava_ternary.verification.Verification`."""
     import torch
 
     from lava_ternary import fold
-    from lava_ternary.verify import verify
+    from lava_ternary.verification import verify
     from training.checkpoint import load_torch_file
 
     model = load_factory(args.factory)

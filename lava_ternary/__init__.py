@@ -12,9 +12,10 @@ _compat.install()
 
 
 def __getattr__(name: str):
-    """``lava_ternary.verify(model, net_file, x)``: check a model against its netx file (:mod:`lava_ternary.verify`)."""
+    """``lava_ternary.verify(model, net_file, x)``: check a model against its netx file
+    (:func:`lava_ternary.verification.verify`, imported on first use: it needs torch and lava)."""
     if name == "verify":
-        import importlib
+        from lava_ternary.verification import verify
 
-        return importlib.import_module("lava_ternary.verify")
+        return verify
     raise AttributeError(f"module 'lava_ternary' has no attribute {name!r}")

@@ -10,8 +10,6 @@ and the samples whose predicted class (output spikes summed over time) agrees.
 from __future__ import annotations
 
 import os
-import sys
-import types
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -209,13 +207,3 @@ def verify(model: Any, net_file: PathLike, x: Any, *, input_shape: Optional[Sequ
             predicted = parity.predictions(np.asarray(layers[last]).reshape(reference[last].shape), skip, population)
             setattr(result, f"{name}_equal", int(np.count_nonzero(predicted == truth)))
     return result
-
-
-class _CallableModule(types.ModuleType):
-    """``lava_ternary.verify(...)`` calls :func:`verify` (the module keeps its attributes)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Verification:
-        return verify(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
