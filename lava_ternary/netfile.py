@@ -27,14 +27,16 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from lava_ternary import fixed
+from lava_ternary import fixed, kinds
 from lava_ternary.errors import NetxFormatError
+from lava_ternary.kinds.base import LayerKind
+from lava_ternary.neuron_params import TernaryParams
 from lava_ternary.safe_read import LIMITS, Limits, RawLayer, read_raw
 
 __all__ = ["LIMITS", "Limits", "LayerSpec", "NetSpec", "NeuronSpec", "read_network"]
 
-#: Layer types this package reads (and the Lava loader builds).
-LAYER_TYPES = ("input", "dense", "dense_rec", "conv", "pool", "flatten", "average", "concat")
+#: Layer types this package reads: one home each in :mod:`lava_ternary.kinds`.
+LAYER_TYPES = tuple(kinds.KINDS)
 #: Neuron types handed to stock netx (beside our ``TERNARY``; any type containing ``RF`` is an RF neuron).
 STOCK_NEURON_TYPES = ("CUBA", "LOIHI", "SDNN")
 #: Required integer keys of a TERNARY neuron group with their allowed closed ranges.
@@ -81,24 +83,16 @@ class NeuronSpec:
         return self.type == "TERNARY"
 
     @property
+    def ternary(self) -> TernaryParams:
+        """The parameter record of a TERNARY group (:class:`lava_ternary.neuron_params.TernaryParams`)."""
+        if not self.is_ternary:
+            raise ValueError(f"a {self.type} neuron group has no TERNARY parameter record")
+        return TernaryParams.from_netx(self.params)
+
+    @property
     def message_bits(self) -> int:
         """Bits of the outgoing message (0 means unary spikes, as netx)."""
         return int(self.params.get("messageBits", 0))
-
-    @property
-    def binary(self) -> bool:
-        """True when the neuron only fires +1."""
-        return self.params.get("spikeMode") == "binary"
-
-    @property
-    def soft_reset(self) -> bool:
-        """True when a spike subtracts the threshold instead of zeroing the voltage."""
-        return self.params.get("resetMode") == "soft"
-
-    @property
-    def v_init(self) -> Union[int, np.ndarray]:
-        """Initial voltage in state units (scalar or per channel)."""
-        return self.params.get("vInit", 0)
 
 
 @dataclass(frozen=True)
@@ -169,6 +163,11 @@ class LayerSpec:
     def size(self) -> int:
         """Number of output neurons."""
         return int(np.prod(self.shape))
+
+    @property
+    def kind(self) -> LayerKind:
+        """The layer's kind (:mod:`lava_ternary.kinds`): its keys, Lava build, synapse and counts."""
+        return kinds.get(self.type)
 
     @property
     def is_ternary(self) -> bool:
@@ -351,8 +350,9 @@ class _Reader:
     # ---------------------------------------------------------------- layers
     def layer(self, raw: RawLayer, index: int, prev: Optional[Tuple[int, ...]]) -> LayerSpec:
         ltype = self.text(raw, "type", index)
-        if ltype not in LAYER_TYPES:
+        if ltype not in kinds.KINDS:
             raise self.fail(index, "type", f"unknown layer type {ltype!r} (supported: {', '.join(LAYER_TYPES)})")
+        kind = kinds.get(ltype)
         shape_arr = self.ints(raw, "shape", index, ndim=(1,))
         if not 1 <= shape_arr.size <= 3 or np.any(shape_arr < 1):
             raise self.fail(index, "shape", f"expected 1 to 3 positive sizes, found {shape_arr.tolist()}")
@@ -366,36 +366,12 @@ class _Reader:
         if prev is None and ltype != "input":
             prev = self.input_shape
         fields: Dict[str, Any] = dict(index=index, type=ltype, shape=shape, input_shape=prev)
-        if ltype == "input":
-            if prev is not None:
-                raise self.fail(index, "type", "an input layer must be the first layer")
-            # netx reads weight and bias with int(...) into Input.transform (not applied): one value each
-            for key, (lo, hi) in (("weight", WEIGHT_MANT_RANGE), ("bias", BIAS_RANGE)):
-                value = self.ints(raw, key, index, required=False, lo=lo, hi=hi)
-                if value is not None and value.size != 1:
-                    raise self.fail(index, key, f"expected one value, found shape {value.shape}")
-                if key == "bias":
-                    fields["bias"] = value
-        elif ltype == "flatten":
-            if prev is None:  # a leading flatten: the network consumes the flattened vector
-                prev = fields["input_shape"] = (math.prod(shape),)
-            if math.prod(shape) != math.prod(prev):
-                raise self.fail(index, "shape", f"flatten of {prev} must have {math.prod(prev)} elements, "
-                                                f"found {shape}")
-        elif ltype in ("dense", "dense_rec"):
-            fields.update(self._dense(raw, index, shape, prev, ltype == "dense_rec"))
-        elif ltype in ("conv", "pool", "concat"):
-            fields.update(self._conv(raw, index, shape, prev, ltype == "pool"))
-        elif ltype == "average":
-            self._need_prev(index, prev)
-            if math.prod(prev) % math.prod(shape):
-                raise self.fail(index, "shape", f"average to {math.prod(shape)} outputs must divide the "
-                                                f"{math.prod(prev)} inputs")
-        if ltype in ("input", "dense", "dense_rec", "conv", "pool", "concat"):
-            if ltype != "input":
-                fields["bias"] = self.ints(raw, "bias", index, required=False, lo=BIAS_RANGE[0], hi=BIAS_RANGE[1],
-                                           what=" (13-bit bias mantissas)")
-                fields["bias"] = self._bias(fields["bias"], index, shape, ltype in ("conv", "pool", "concat"))
+        fields.update(kind.read(self, raw, index, shape, prev))
+        if kind.synaptic:
+            bias = self.ints(raw, "bias", index, required=False, lo=BIAS_RANGE[0], hi=BIAS_RANGE[1],
+                             what=" (13-bit bias mantissas)")
+            fields["bias"] = self.bias(bias, index, shape, kind.convolutional)
+        if kind.has_neuron:
             fields["neuron"] = self.neuron(raw, index, shape)
             exp_range = dict(lo=WEIGHT_EXP_RANGE[0], hi=WEIGHT_EXP_RANGE[1])
             if isinstance(raw.get("neuron"), dict) and "weight_exp" in raw["neuron"]:
@@ -404,8 +380,8 @@ class _Reader:
                 fields["weight_exp"] = self.scalar(raw, "weightExp", index, **exp_range)
         return LayerSpec(**fields)
 
-    def _bias(self, bias: Optional[np.ndarray], index: int, shape: Tuple[int, ...],
-              conv: bool) -> Optional[np.ndarray]:
+    def bias(self, bias: Optional[np.ndarray], index: int, shape: Tuple[int, ...],
+             conv: bool) -> Optional[np.ndarray]:
         """A bias per neuron (dense, conv) or per channel (conv) as a flat vector in file (torch) order."""
         if bias is None:
             return None
@@ -416,21 +392,23 @@ class _Reader:
                                            f"per neuron), found {bias.shape}")
         return bias.reshape(-1)
 
-    def _need_prev(self, index: int, prev: Optional[Tuple[int, ...]]) -> None:
+    def need_prev(self, index: int, prev: Optional[Tuple[int, ...]]) -> None:
+        """Fail unless the layer's input shape is known."""
         if prev is None:
             raise self.fail(index, "shape", "the input shape is unknown: the file has no input layer and "
                                             "no input_shape was given (give it: Network(..., input_shape=(W, H, C)), "
                                             "--input-shape C,H,W; lava_ternary.netx.export_hdf5 records it)")
 
-    def _weight(self, raw: RawLayer, key: str, index: int, ndim: Tuple[int, ...]) -> np.ndarray:
+    def weight(self, raw: RawLayer, key: str, index: int, ndim: Tuple[int, ...]) -> np.ndarray:
+        """Non-empty integer weight mantissas in the 8-bit range."""
         weight = self.ints(raw, key, index, ndim=ndim, lo=WEIGHT_MANT_RANGE[0], hi=WEIGHT_MANT_RANGE[1],
                            what=" (the 8-bit weight range)")
         if weight.size == 0:
             raise self.fail(index, key, f"an empty weight of shape {weight.shape}")
         return weight
 
-    def _delay(self, raw: RawLayer, index: int, sizes: Tuple[int, ...],
-               matrix: Optional[Tuple[int, ...]] = None) -> Optional[np.ndarray]:
+    def delay(self, raw: RawLayer, index: int, sizes: Tuple[int, ...],
+              matrix: Optional[Tuple[int, ...]] = None) -> Optional[np.ndarray]:
         """Axonal delays: integers 0..62, a scalar, one per entry of ``sizes`` or (dense) the weight's shape."""
         delay = self.ints(raw, "delay", index, required=False, lo=DELAY_RANGE[0], hi=DELAY_RANGE[1])
         if delay is None:
@@ -440,117 +418,14 @@ class _Reader:
             raise self.fail(index, "delay", f"expected a scalar or shape {allowed}, found {delay.shape}")
         return delay
 
-    def _dense(self, raw: RawLayer, index: int, shape: Tuple[int, ...], prev: Optional[Tuple[int, ...]],
-               rec: bool) -> Dict[str, Any]:
-        if isinstance(raw.get("weight"), dict):
-            raise self.fail(index, "weight", "complex (real/imag) weights are not supported")
-        weight = self._weight(raw, "weight", index, (1, 2))
-        out = math.prod(shape)
-        weight = weight.reshape(out, -1) if weight.ndim == 1 and weight.size % out == 0 else weight
-        if weight.ndim != 2 or weight.shape[0] != out:
-            raise self.fail(index, "weight", f"expected ({out}, in) for {out} outputs, found {weight.shape}")
-        if prev is not None and weight.shape[1] != math.prod(prev):
-            raise self.fail(index, "weight", f"{weight.shape[1]} inputs do not match the previous output {prev} "
-                                             f"({math.prod(prev)} values)")
-        for key, expect in (("inFeatures", weight.shape[1]), ("outFeatures", out)):
-            value = self.scalar(raw, key, index, default=expect)
-            if value != expect:
-                raise self.fail(index, key, f"{value} does not match the weight shape {weight.shape}")
-        fields: Dict[str, Any] = {"weight": weight,
-                                  "delay": self._delay(raw, index, tuple({out, weight.shape[1]}), weight.shape)}
-        if prev is None:
-            fields["input_shape"] = (int(weight.shape[1]),)
-        if rec:
-            weight_rec = self._weight(raw, "weight_rec", index, (1, 2))
-            if weight_rec.size != out * out:
-                raise self.fail(index, "weight_rec", f"expected ({out}, {out}), found {weight_rec.shape}")
-            fields["weight_rec"] = weight_rec.reshape(out, out)
-        return fields
-
-    def _conv(self, raw: RawLayer, index: int, shape: Tuple[int, ...], prev: Optional[Tuple[int, ...]],
-              pool: bool) -> Dict[str, Any]:
-        self._need_prev(index, prev)
-        if len(prev) != 3 or len(shape) != 3:
-            raise self.fail(index, "shape", f"conv/pool layers need (C, H, W) shapes, found input {prev} and output {shape}")
-        weight = self._weight(raw, "weight", index, (4, 5))
-        if weight.ndim == 5:
-            if weight.shape[4] != 1:
-                raise self.fail(index, "weight", f"a 5-D weight must end in 1, found {weight.shape}")
-            weight = weight[..., 0]
-        kernel = (int(weight.shape[2]), int(weight.shape[3]))
-        if "kernelSize" in raw and self.pair(raw, "kernelSize", index, lo=1) != kernel:
-            raise self.fail(index, "kernelSize", f"{self.pair(raw, 'kernelSize', index)} does not match the weight "
-                                                 f"{weight.shape}")
-        # stock netx reads stride/padding/dilation/groups of a conv without defaults: they are required there
-        stride = self.pair(raw, "stride", index, default=kernel[0] if pool else None, lo=1)
-        if pool and "stride" not in raw:
-            stride = kernel
-        padding = self.pair(raw, "padding", index, default=0 if pool else None)
-        dilation = self.pair(raw, "dilation", index, default=1 if pool else None, lo=1)
-        c_in = prev[0]
-        if pool:
-            groups = c_in
-            if weight.shape[:2] != (1, 1) or np.any(weight != weight.reshape(-1)[0]):
-                raise self.fail(index, "weight", f"a pool weight must be (1, 1, kH, kW) with one value, found {weight.shape}")
-            if shape[0] != c_in:
-                raise self.fail(index, "shape", f"pooling keeps the {c_in} channels, found {shape}")
-        else:
-            groups = self.scalar(raw, "groups", index, lo=1, hi=c_in)
-            if c_in % groups or weight.shape[0] % groups or weight.shape[1] * groups != c_in:
-                raise self.fail(index, "weight", f"weight {weight.shape} with groups={groups} does not fit {c_in} "
-                                                 "input channels")
-            if weight.shape[0] != shape[0]:
-                raise self.fail(index, "weight", f"{weight.shape[0]} output channels do not match shape {shape}")
-            for key, expect in (("inChannels", c_in), ("outChannels", shape[0])):
-                value = self.scalar(raw, key, index, default=expect)
-                if value != expect:
-                    raise self.fail(index, key, f"{value} does not match {expect}")
-        out_hw = tuple((prev[1 + a] + 2 * padding[a] - dilation[a] * (kernel[a] - 1) - 1) // stride[a] + 1
-                       for a in range(2))
-        if tuple(shape[1:]) != out_hw:
-            raise self.fail(index, "shape", f"expected output (H, W) = {out_hw} from input {prev}, kernel {kernel}, "
-                                            f"stride {stride}, padding {padding}, dilation {dilation}; found {shape[1:]}")
-        return {"weight": weight, "kernel_size": kernel, "stride": stride, "padding": padding,
-                "dilation": dilation, "groups": groups,
-                "delay": self._delay(raw, index, (shape[0], math.prod(shape)))}
-
-    def _shortcut(self, raw: RawLayer, spec: LayerSpec, layers: List[LayerSpec]) -> Dict[str, Any]:
-        """The graph keys of a ``concat`` layer: ``inputs``, ``shortcutWeight``, ``shortcutStride`` (and the delay)."""
-        index = spec.index
-        inputs = self.ints(raw, "inputs", index, ndim=(1,))
-        if inputs.size != 2 or int(inputs[0]) != index - 1 or not 0 <= int(inputs[1]) < index - 1:
-            raise self.fail(index, "inputs", f"expected [{index - 1}, source] with 0 <= source < {index - 1} (the "
-                                             f"previous layer and the shortcut source), found {inputs.tolist()}")
-        source = layers[int(inputs[1])]
-        if source.neuron is None or len(source.shape) != 3:
-            raise self.fail(index, "inputs", f"shortcut source layer {source.index} ({source.type}) must be a conv-"
-                                             "shaped layer with a neuron group")
-        if spec.neuron is None or not spec.is_ternary or not source.is_ternary or not layers[index - 1].is_ternary:
-            raise self.fail(index, "neuron", "a concat layer and both its input layers need TERNARY neuron groups "
-                                             "(they restart together, so both branches keep their timing)")
-        weight = self._weight(raw, "shortcutWeight", index, (4,))
-        if weight.shape != (spec.channels, source.channels, 1, 1):
-            raise self.fail(index, "shortcutWeight", f"expected ({spec.channels}, {source.channels}, 1, 1) from "
-                                                     f"source {source.shape} to {spec.shape}, found {weight.shape}")
-        stride = self.pair(raw, "shortcutStride", index, lo=1)
-        out_hw = tuple((source.shape[1 + a] - 1) // stride[a] + 1 for a in range(2))
-        if out_hw != tuple(spec.shape[1:]):
-            raise self.fail(index, "shortcutStride", f"stride {stride} maps source (H, W) {source.shape[1:]} to "
-                                                     f"{out_hw}, not {spec.shape[1:]}")
-        delay = sum(1 for layer in layers[int(inputs[1]) + 1:index] if layer.neuron is not None)
-        if not 1 <= delay <= DELAY_RANGE[1]:
-            raise self.fail(index, "inputs", f"the main path from layer {source.index} has {delay} neuron groups; "
-                                             f"expected 1..{DELAY_RANGE[1]}")
-        return {"inputs": tuple(int(i) for i in inputs), "shortcut_weight": weight, "shortcut_stride": stride,
-                "shortcut_delay": delay}
-
     def network(self, raw_layers: List[RawLayer]) -> NetSpec:
         layers: List[LayerSpec] = []
         prev: Optional[Tuple[int, ...]] = None
         for i, raw in enumerate(raw_layers):
             spec = self.layer(raw, i, prev)
-            if spec.type == "concat":
-                spec = dataclasses.replace(spec, **self._shortcut(raw, spec, layers))
+            linked = spec.kind.link(self, raw, spec, layers)
+            if linked:
+                spec = dataclasses.replace(spec, **linked)
             layers.append(spec)
             prev = spec.shape
         return NetSpec(path=self.path, layers=tuple(layers))

@@ -64,12 +64,7 @@ def check_ranges(spec: NetSpec) -> None:
             raise RangeError(f"layer {layer.index}: bias mantissa {int(np.abs(layer.bias).max())} exceeds the "
                              f"13-bit range (|bias| <= 4095)")
         if seen_weighted and layer.is_ternary:
-            weight = np.abs(layer.weight.astype(np.int64)) << max(layer.weight_exp, 0)
-            worst = int(weight.reshape(weight.shape[0], -1).sum(axis=1).max()) if weight.size else 0
-            if layer.type in ("conv", "pool", "concat"):
-                worst = int(weight.sum(axis=(1, 2, 3)).max())
-            if layer.shortcut_weight is not None:  # both synapse groups feed the same neurons
-                worst += int(np.abs(layer.shortcut_weight).sum(axis=(1, 2, 3)).max())
+            worst = layer.kind.worst_input(layer)
             if worst << fixed.ACT_SHIFT >= fixed.MAX_STATE:
                 raise RangeError(f"layer {layer.index}: worst-case synaptic input {worst} (x64 = "
                                  f"{worst << fixed.ACT_SHIFT}) overflows the 24-bit current (< {fixed.MAX_STATE})")

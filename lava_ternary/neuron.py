@@ -19,6 +19,7 @@ from lava.lib.dl.slayer.spike.spike import _spike_backward
 from lava.lib.dl.slayer.utils import quantize
 
 from lava_ternary import fixed
+from lava_ternary.neuron_params import TernaryParams
 
 __all__ = ["Ternary", "PAPER_PARAMS", "neuron_params", "AMPLITUDE_MIN", "SURROGATES", "AMPLITUDE_SHAPES",
            "MOVED_AMPLITUDE_KEYS"]
@@ -394,20 +395,16 @@ class Ternary(cuba.Neuron):
         return value[0] if value.size == 1 else value
 
     @property
+    def params(self) -> TernaryParams:
+        """The integer parameter record of this neuron group (what export writes and Lava runs)."""
+        return TernaryParams(i_decay=self.cx_current_decay, v_decay=self.cx_voltage_decay, vth=self.v_th_mant,
+                             v_init=self.v_init_mant, reset_mode=self.reset, spike_mode=self.spike_mode,
+                             message_bits=2, ref_delay=self.ref_delay)
+
+    @property
     def device_params(self) -> Dict[str, Any]:
-        """The TERNARY netx neuron description (docs/architecture.md)."""
-        return {
-            "type": "TERNARY",
-            "iDecay": self.cx_current_decay,
-            "vDecay": self.cx_voltage_decay,
-            "vThMant": self.v_th_mant,
-            "refDelay": self.ref_delay,
-            "resetMode": self.reset,
-            "spikeMode": self.spike_mode,
-            "vInit": self.v_init_mant,
-            "messageBits": 2,
-            "gradedSpike": False,
-        }
+        """The TERNARY netx neuron description (docs/architecture.md): :meth:`TernaryParams.to_netx`."""
+        return self.params.to_netx()
 
     # ------------------------------------------------------------------ dynamics
     def _decay(self, decay: torch.Tensor, ndim: int) -> torch.Tensor:

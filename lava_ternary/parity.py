@@ -195,8 +195,7 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     log.info("lava: %d steps in %.2f s (build %.2f s, first step %.2f s)", total, run_s, build_s, compile_s)
     layers = [_from_lava(d[..., p:p + samples * steps].astype(np.int64), samples, steps)
               for d, p in zip(recorded, phases)]
-    index = [spec.index for spec in net.spec if spec.type in ("input", "dense", "dense_rec", "conv", "pool", "concat")
-             and not (spec.type == "input" and spec.neuron is None)]
+    index = [spec.index for spec in net.spec if spec.kind.builds(spec)]
     return LavaRun(layers=layers, layer_index=index[:len(layers)], build_s=build_s, compile_s=compile_s,
                    run_s=run_s, steps=total)
 

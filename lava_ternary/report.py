@@ -94,31 +94,6 @@ class Report:
         return out
 
 
-def _fan_out(layer: sim.SimLayer) -> np.ndarray:
-    """Number of structural connections leaving each input of ``layer`` (shape ``in_shape``)."""
-    if layer.kind == "input":
-        return np.ones(layer.in_shape, dtype=np.int64)
-    if layer.kind == "dense":
-        return np.full(int(np.prod(layer.in_shape)), layer.weight.shape[0], dtype=np.int64).reshape(layer.in_shape)
-    import torch
-
-    x = torch.zeros((1,) + tuple(layer.in_shape), dtype=torch.float64, requires_grad=True)
-    ones = torch.ones(layer.weight.shape, dtype=torch.float64)
-    y = torch.nn.functional.conv2d(x, ones, stride=tuple(layer.stride), padding=tuple(layer.padding),
-                                   dilation=tuple(layer.dilation), groups=int(layer.groups))
-    y.sum().backward()
-    return np.rint(x.grad[0].numpy()).astype(np.int64)
-
-
-def _fan_in(layer: sim.SimLayer) -> int:
-    """Largest number of inputs one neuron of ``layer`` sums."""
-    if layer.kind == "input":
-        return 1
-    if layer.kind == "dense":
-        return int(layer.weight.shape[1])
-    return int(np.prod(layer.weight.shape[1:]))
-
-
 def _edge(source: int, fan_out: np.ndarray, events: np.ndarray, batch: int, graded: bool) -> Dict[str, float]:
     """One synapse group into a layer: its source layer, synapses, input events and SOPs per inference."""
     return {"source": source, "synapses": int(fan_out.sum()), "input_events": float(events.sum()) / batch,
@@ -131,20 +106,21 @@ def _loihi_fit(row: LayerReport, layer: sim.SimLayer, chip: LoihiCore) -> None:
     The largest demand sets the core count and names the binding resource; ``row.load`` keeps it
     unrounded so that layers can be ranked even when all of them fit one core.
     """
+    synapses = [synapse for _, synapse in layer.kind.edges(layer)]
     stored = row.synapses
-    if layer.kind == "conv" and chip.conv_weight_sharing:
-        stored = int(layer.weight.size) + (0 if layer.shortcut is None else int(layer.shortcut.synapse.weight.size))
-    inputs = int(np.prod(layer.in_shape))
-    if layer.shortcut is not None:  # the shortcut's source neurons are input axons of the same cores
-        inputs += int(np.prod(layer.shortcut.synapse.in_shape))
+    if layer.kind.convolutional and chip.conv_weight_sharing:
+        stored = sum(int(synapse.weight.size) for synapse in synapses)
+    # the sources of every synapse group (a shortcut's too) are input axons of the same cores
+    inputs = sum(int(np.prod(synapse.in_shape)) for synapse in synapses)
+    tiled = layer.kind.convolutional
     demand = {"neurons": row.neurons / chip.neurons_per_core,
               "synaptic memory": stored * chip.weight_bits / chip.synaptic_memory_bits,
               # a dense core sees every input; a conv layer tiled over space splits its inputs between cores
-              "input axons": (inputs if layer.kind == "conv" else min(inputs, row.fan_in)) / chip.input_axons_per_core}
+              "input axons": (inputs if tiled else min(inputs, row.fan_in)) / chip.input_axons_per_core}
     row.cores_neurons = math.ceil(demand["neurons"])
     row.cores_memory = math.ceil(demand["synaptic memory"])
-    row.cores_axons = math.ceil(demand["input axons"]) if layer.kind == "conv" else 1
-    row.fits = row.fan_in <= chip.input_axons_per_core and (layer.kind != "dense"
+    row.cores_axons = math.ceil(demand["input axons"]) if tiled else 1
+    row.fits = row.fan_in <= chip.input_axons_per_core and (tiled or not layer.kind.synaptic
                                                             or inputs <= chip.input_axons_per_core)
     row.binding = max(demand, key=demand.get) if row.fits else "fan-in"
     row.load = max(demand.values())
@@ -188,33 +164,34 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
     spikes_by_layer = dict(zip((l.index for l in result.layers), result.spikes))
     first = True
     for layer in layers:
-        if layer.kind == "flatten":
+        if layer.neuron is None:  # a reshape (flatten)
             msgs = msgs.reshape(msgs.shape[0], -1, msgs.shape[-1])
             continue
         spikes = spikes_by_layer[layer.index]
-        fan_out = _fan_out(layer)
-        events = (msgs != 0).sum(axis=(0, -1)).reshape(fan_out.shape)
-        active_steps = float(np.any(msgs != 0, axis=tuple(range(1, msgs.ndim - 1))).sum()) / batch
-        synapses = int(fan_out.sum())
         # direct (graded) input: the first layer multiplies (an input neuron adds its input once per step)
         graded_first = first and direct
-        edges = [_edge(layer.index - 1, fan_out, events, batch, graded_first)]
-        if layer.shortcut is not None:  # graph extension: a second synapse group into the same neurons
-            sc_fan_out = _fan_out(layer.shortcut.synapse)
-            sc_events = (spikes_by_layer[layer.shortcut.source] != 0).sum(axis=(0, -1)).reshape(sc_fan_out.shape)
-            edges.append(_edge(layer.shortcut.source, sc_fan_out, sc_events, batch, False))
+        edges, macs = [], 0.0
+        for source, synapse in layer.kind.edges(layer):
+            fan_out = synapse.kind.fan_out(synapse)
+            sent = msgs if source is None else spikes_by_layer[source]
+            events = (sent != 0).sum(axis=(0, -1)).reshape(fan_out.shape)
+            graded = graded_first and source is None
+            edges.append(_edge(layer.index - 1 if source is None else source, fan_out, events, batch, graded))
+            if graded:
+                active_steps = float(np.any(sent != 0, axis=tuple(range(1, sent.ndim - 1))).sum()) / batch
+                macs = int(fan_out.sum()) * active_steps
         neurons = layer.num_neurons
         pos = float((spikes > 0).sum())
         neg = float((spikes < 0).sum())
         denom = neurons * batch * steps
         rows.append(LayerReport(
-            index=layer.index, kind=layer.kind, neuron=layer.neuron.kind + (" binary" if layer.neuron.binary and
+            index=layer.index, kind=layer.type, neuron=layer.neuron.kind + (" binary" if layer.neuron.binary and
                                                                               layer.neuron.kind == "TERNARY" else ""),
             shape=list(layer.out_shape), neurons=neurons, synapses=sum(e["synapses"] for e in edges),
-            fan_in=_fan_in(layer) + (0 if layer.shortcut is None else _fan_in(layer.shortcut.synapse)),
+            fan_in=sum(synapse.kind.fan_in(synapse) for _, synapse in layer.kind.edges(layer)),
             pos_rate=pos / denom, neg_rate=neg / denom, sparsity=(pos + neg) / denom, spikes=(pos + neg) / batch,
             input_events=sum(e["input_events"] for e in edges), sops=sum(e["sops"] for e in edges),
-            macs=synapses * active_steps if graded_first else 0.0, edges=edges))
+            macs=macs, edges=edges))
         _loihi_fit(rows[-1], layer, chip)
         msgs = spikes
         first = False
@@ -373,19 +350,14 @@ def network_table(spec) -> str:
     for layer in spec:
         shape = tuple(layer.shape)
         c, h, w = (shape + (1, 1))[:3] if len(shape) == 3 else (int(np.prod(shape)), 1, 1)
-        geometry = [None] * 5
-        if layer.type in ("conv", "pool", "concat"):
-            geometry = [layer.kernel_size[::-1], layer.stride[::-1], layer.padding[::-1], layer.dilation[::-1],
-                        layer.groups]
+        geometry = layer.kind.geometry(layer)
         neuron = "" if layer.neuron is None else layer.neuron.type
         if layer.neuron is not None and layer.neuron.is_ternary:
-            p = layer.neuron.params
-            neuron += f" {p['spikeMode']}/{p['resetMode']} vth={p['vThMant']} bits={p['messageBits']}"
+            p = layer.neuron.ternary
+            neuron += f" {p.spike_mode}/{p.reset_mode} vth={p.vth} bits={p.message_bits}"
         elif layer.neuron is not None and "vThMant" in layer.neuron.params:
             neuron += f" vth={layer.neuron.params['vThMant']}"
-        if layer.inputs is not None:
-            neuron += (f" inputs={list(layer.inputs)} (shortcut from {layer.inputs[1]}: 1x1 stride "
-                       f"{layer.shortcut_stride[::-1]} delay {layer.shortcut_delay})")
+        neuron += layer.kind.describe(layer)
         row = f"|{layer.type.capitalize():10s}|{w:-5d}|{h:-5d}|{c:-5d}|" + "".join(_table_cell(g) for g in geometry)
         rows.append(row + f"{str(layer.delay is not None):5s}| {neuron}")
     return "\n".join(rows)

@@ -179,8 +179,7 @@ def verify(model: Any, net_file: PathLike, x: Any, *, input_shape: Optional[Sequ
     stream = stream.astype(np.int64)
     shape = tuple(int(s) for s in (input_shape if input_shape is not None else stream.shape[1:-1]))
     spec = read_network(net_file, shape)
-    file_layers = [layer for layer in spec if layer.type in ("input", "dense", "conv", "pool", "concat")
-                   and not (layer.type == "input" and layer.neuron is None)]
+    file_layers = [layer for layer in spec if layer.kind.builds(layer)]
     if len(file_layers) != len(traced):
         raise ValueError(f"{os.fspath(net_file)}: {len(file_layers)} neuron layers, but the model's forward ran "
                          f"{len(traced)} blocks with neurons ({', '.join(name for name, _, _ in traced)})")

@@ -41,8 +41,8 @@ def test_reads_layers_as_plain_records(tmp_path):
     assert conv.weight.dtype == np.int64 and conv.weight.shape == (2, 1, 3, 3)
     assert conv.kernel_size == (3, 3) and conv.padding == (1, 1) and conv.groups == 1
     assert conv.bias.tolist() == [3, -4] and conv.input_shape == (1, 6, 6)
-    assert pool.groups == 2 and pool.stride == (2, 2) and pool.neuron.v_init.tolist() == [10, -10]
-    assert dense.neuron.binary and dense.neuron.soft_reset and dense.neuron.message_bits == 2
+    assert pool.groups == 2 and pool.stride == (2, 2) and pool.neuron.ternary.v_init.tolist() == [10, -10]
+    assert dense.neuron.ternary.binary and dense.neuron.ternary.soft_reset and dense.neuron.message_bits == 2
     assert dense.neuron.params["iDecay"].tolist() == [0, 1, 2, 3, 4]
     assert dense.input_shape == (18, 1, 1) and dense.is_ternary and spec.is_ternary
     assert conv.neuron.params["amplitude"] == pytest.approx(0.7)

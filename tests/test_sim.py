@@ -351,7 +351,7 @@ def test_threads_and_repeated_frames_do_not_change_spikes(tmp_path, monkeypatch)
     image = rng.integers(0, 17, (9, 1, 4, 4, 1))
     x = np.concatenate([np.repeat(image, 4, axis=-1), np.zeros_like(image)], axis=-1)  # 4 equal steps, then 0
     alone = [sim.simulate(layers, x[i:i + 1], input_message_bits=6).spikes for i in range(9)]
-    monkeypatch.setattr(sim.core, "PARALLEL_STEPS", 1)  # every batch of 2+ samples is split across the CPUs
+    monkeypatch.setattr(sim.runner, "PARALLEL_STEPS", 1)  # every batch of 2+ samples is split across the CPUs
     full = sim.simulate(layers, x, input_message_bits=6)
     for j in range(2):
         assert np.array_equal(full.spikes[j], np.concatenate([a[j] for a in alone]))
@@ -377,3 +377,34 @@ def test_float32_products_are_exact_up_to_their_bound(tmp_path, side):
         wrapped = (exact + 2 ** 23) % 2 ** 24 - 2 ** 23  # Lava's 24-bit conv accumulator
         assert np.abs(exact).max() >= 2 ** 23  # the wrap matters
         assert np.array_equal(sim.synapse(compiled, x), np.moveaxis(wrapped, 1, -1))
+
+
+def test_input_neuron_takes_the_input_unchanged_whatever_the_message_bits(tmp_path):
+    """Lava connects the source to an input neuron's a_in: no bool cast at input_message_bits=0 (only synapses cast)."""
+    rng = np.random.default_rng(5)
+    path = write_net(tmp_path / "in.net", [dict(type="input", shape=[6], neuron=dict(vth=3, i_decay=4096, v_decay=0)),
+                                           dense(4, 6, rng, neuron=dict(vth=30))])
+    x = rng.integers(-40, 41, (3, 6, 4))
+    assert assert_same_as_lava(path, x, 0) > 0
+    cast = sim.simulate(sim.compile_network(path), np.full((1, 6, 8), -1), input_message_bits=0).spikes[0]
+    assert np.all(cast <= 0) and np.any(cast < 0), "a -1 input reaches the input neuron as -1"
+
+
+def test_input_bias_drives_the_input_neuron_as_lava_dl_tests_do(tmp_path):
+    """``input_bias`` is the input neuron's bias_mant (x64): the documented numpy step by hand, per neuron."""
+    path = write_net(tmp_path / "bias.net", [dict(type="input", shape=[2, 1, 2],
+                                                  neuron=dict(vth=100, i_decay=4096, v_decay=0))])
+    layers = sim.compile_network(path)
+    bias = np.array([[[30, -70]], [[0, 130]]])
+    out = sim.simulate(layers, np.zeros((1, 2, 1, 2, 6), np.int64), input_bias=bias, input_message_bits=8).output
+    u = v = np.zeros(4, np.int64)
+    expect = np.zeros((4, 6), np.int64)
+    for t in range(1, 6):  # step 0 is the TERNARY restart step
+        u, v, expect[:, t] = fixed.neuron_step(u, v, 0, i_decay=4096, v_decay=0, vth=100, bias=bias.reshape(-1) << 6)
+    assert np.array_equal(out.reshape(4, 6), expect) and expect.any() and (expect < 0).any()
+    for bad, match in ((np.ones(3), "neither one per channel"), (np.full(4, 5000), "13-bit"), (np.ones(4) / 2, "integer")):
+        with pytest.raises(ValueError, match=match):
+            sim.simulate(layers, np.zeros((1, 2, 1, 2, 2)), input_bias=bad)
+    dense_only = write_net(tmp_path / "dense.net", [dense(2, 3, np.random.default_rng(0), neuron={})])
+    with pytest.raises(ValueError, match="no input neuron group"):
+        sim.simulate(sim.compile_network(dense_only), np.zeros((1, 3, 2)), input_bias=np.ones(2))

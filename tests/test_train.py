@@ -56,7 +56,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_training_learns_and_exports_best_checkpoint_to_netx(tmp_path):
-    from lava_ternary.sim import core
+    from lava_ternary import sim
     result = _run(tmp_path, "--epochs", "2", "--train-limit", "400", "--timesteps", "2")
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["test_accuracy"] == result["test_accuracy"] > 0.5
@@ -68,7 +68,7 @@ def test_training_learns_and_exports_best_checkpoint_to_netx(tmp_path):
     with torch.no_grad():
         expected = model(x)
     padded = torch.nn.functional.pad(x, (0, model.latency)).numpy().astype(np.int64)
-    spikes = core.simulate(core.compile_network(tmp_path / "model.net"), padded, input_message_bits=8).output
+    spikes = sim.simulate(sim.compile_network(tmp_path / "model.net"), padded, input_message_bits=8).output
     np.testing.assert_array_equal(spikes, expected.numpy())
 
 

@@ -51,17 +51,17 @@ def lava_accuracy(run_dir: Path, dataset: str = "digits", root: Optional[str] = 
     bounds the simulator's memory on CIFAR-sized networks.
     """
     from lava_ternary.parity import default_message_bits
-    from lava_ternary.sim import core
+    from lava_ternary import sim
     model, meta = checkpoint.load_model(run_dir / "best.pt")
     test = data.load_split(dataset, "test", meta["timesteps"], signed=model.config["neuron"] != "binary", root=root,
                            verify_checksums=verify_checksums)
-    layers = core.compile_network(run_dir / "model.net")
+    layers = sim.compile_network(run_dir / "model.net")
     bits = default_message_bits(np.array([test.info.max_level]))
     correct = 0
     for start in range(0, len(test), batch_size):
         x, y = test.batch(range(start, min(start + batch_size, len(test))))
         padded = torch.nn.functional.pad(x, (0, model.latency)).numpy().astype(np.int64)
-        spikes = core.simulate(layers, padded, input_message_bits=bits, record="last").output
+        spikes = sim.simulate(layers, padded, input_message_bits=bits, record="last").output
         correct += int((model.readout(torch.from_numpy(spikes.astype(np.int64))).argmax(1) == y).sum())
     return correct / len(test)
 

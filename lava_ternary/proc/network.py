@@ -20,8 +20,6 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 from lava.lib.dl.netx import hdf5 as netx_hdf5
-from lava.proc.sparse.process import DelaySparse
-from scipy.sparse import csr_matrix
 from lava.lib.dl.netx.blocks.models import AbstractPyBlockModel
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE
 from lava.magma.core.decorator import implements
@@ -49,12 +47,10 @@ def ternary_neuron_params(layer: LayerSpec, reset_interval: Optional[int], reset
     reset_offset : int
         Network-level ``reset_offset``; the restart phase is ``reset_offset + 1`` for every layer.
     """
-    neuron = layer.neuron.params
-    return {"neuron_proc": TernaryCUBA, "bias_key": "bias_mant", "bias_exp": fixed.ACT_SHIFT,
-            "i_decay": neuron["iDecay"], "v_decay": neuron["vDecay"], "vth": neuron["vThMant"],
-            "v_init": neuron["vInit"], "reset_mode": neuron["resetMode"], "spike_mode": neuron["spikeMode"],
+    params = layer.neuron.ternary
+    return {"neuron_proc": TernaryCUBA, "bias_key": "bias_mant", "bias_exp": fixed.ACT_SHIFT, **params.process_args(),
             "reset_interval": reset_interval, "reset_offset": reset_offset + 1,
-            "num_message_bits": neuron["messageBits"], "input_delay": neuron_delay(layer)}
+            "num_message_bits": params.message_bits, "input_delay": neuron_delay(layer)}
 
 
 def neuron_delay(layer: LayerSpec) -> np.ndarray:
@@ -62,7 +58,7 @@ def neuron_delay(layer: LayerSpec) -> np.ndarray:
     if layer.inputs is not None:  # a concat layer: its shortcut synapse is delayed (graph extension)
         return np.asarray(layer.shortcut_delay, np.int64)
     delay = layer.delay
-    if layer.type != "dense" or delay is None or delay.size not in (1, int(np.prod(layer.shape))):
+    if layer.kind.convolutional or delay is None or delay.size not in (1, int(np.prod(layer.shape))):
         return np.zeros((), np.int64)
     return np.clip(delay, 0, 62).astype(np.int64).reshape(-1 if delay.size > 1 else ())
 
@@ -120,23 +116,9 @@ def _value(value: Any) -> Any:
 
 
 def _layer_node(layer: LayerSpec) -> _Node:
-    """The ``layer/<i>`` group of a validated layer (a pool shown as a depthwise conv with constant weights)."""
+    """The ``layer/<i>`` group of a validated layer, as its kind shows it to stock netx."""
     name = f"/layer/{layer.index}"
-    kind = "conv" if layer.type in ("pool", "concat") else layer.type  # concat: its main synapse; shortcut added after
-    values: Dict[str, Any] = {"type": kind, "shape": np.array(layer.shape)}
-    for key in ("weight", "weight_rec", "bias", "delay"):
-        if getattr(layer, key) is not None:
-            values[key] = _value(getattr(layer, key))
-    if layer.delay is not None and not np.any(layer.delay):
-        del values["delay"]  # all-zero delays: a plain Dense, as the simulator runs it
-    if layer.type in ("conv", "pool", "concat"):
-        if layer.bias is not None and layer.bias.size != layer.channels:  # per neuron: netx wants (W, H, C)
-            values["bias"] = layer.bias.reshape(layer.shape).transpose(2, 1, 0)
-        weight = layer.weight
-        if layer.type == "pool":
-            weight = np.broadcast_to(weight, (layer.channels, 1) + layer.kernel_size).astype(np.int64).copy()
-        values.update(weight=weight, groups=np.int64(layer.groups), stride=np.array(layer.stride),
-                      padding=np.array(layer.padding), dilation=np.array(layer.dilation))
+    values = {key: _value(value) for key, value in layer.kind.netx_values(layer).items()}
     if layer.neuron is not None:
         params = {key: _value(value) for key, value in layer.neuron.params.items()}
         values["neuron"] = _Node(f"{name}/neuron", params)
@@ -148,27 +130,9 @@ def _root_node(spec: NetSpec) -> _Node:
     return _Node("/", {"layer": _Node("/layer", layers)})
 
 
-#: Layer types stock netx builds into a Lava layer (``pool`` and ``concat`` are shown to it as ``conv``).
-BUILT_TYPES = ("input", "dense", "dense_rec", "conv", "pool", "concat")
-
-
-def shortcut_matrix(layer: LayerSpec, source_shape: Tuple[int, ...]) -> csr_matrix:
-    """The 1x1 shortcut convolution of a ``concat`` layer as a sparse ``(N_out, N_in)`` matrix in Lava's order.
-
-    Both sides are flattened C-order from Lava's (W, H, C) shapes, as ``OutPort.flatten`` and
-    ``reshape`` see them.
-    """
-    c_out, c_in = layer.shortcut_weight.shape[:2]
-    height, width = layer.shape[1:]
-    src_h = source_shape[1]
-    stride_h, stride_w = layer.shortcut_stride
-    x, y, co, ci = np.meshgrid(np.arange(width), np.arange(height), np.arange(c_out), np.arange(c_in), indexing="ij")
-    rows = ((x * height + y) * c_out + co).reshape(-1)
-    cols = ((x * stride_w * src_h + y * stride_h) * c_in + ci).reshape(-1)
-    data = layer.shortcut_weight[co, ci, 0, 0].reshape(-1)
-    keep = data != 0
-    size_in = int(np.prod(source_shape))
-    return csr_matrix((data[keep], (rows[keep], cols[keep])), shape=(layer.size, size_in), dtype=np.int64)
+def built_layers(spec: NetSpec, limit: Optional[int] = None, skip: int = 0) -> list:
+    """The file indices of the layers stock netx builds a Lava block for, in the order of ``Network.layers``."""
+    return [layer.index for layer in spec.layers[:limit] if layer.index >= skip and layer.kind.builds(layer)]
 
 
 class Network(netx_hdf5.Network):
@@ -208,7 +172,7 @@ class Network(netx_hdf5.Network):
         path = os.fspath(net_config)
         chw = None if input_shape is None else tuple(int(s) for s in input_shape)[::-1]
         self.spec = read_network(path, chw)  # isolated, bounded parse; stock netx never opens the file
-        self._shortcuts = []
+        self.extra_synapses = []  # synapses the kinds add beside netx's blocks (graph shortcuts)
         root = _root_node(self.spec)
         netx_hdf5.NetDict = lambda filename=None, mode="r", f=None: root
         try:
@@ -226,10 +190,9 @@ class Network(netx_hdf5.Network):
     def _create(self):
         limit = len(self.spec) if self.num_layers is None else min(len(self.spec), self.num_layers)
         for layer in self.spec.layers[:limit]:
-            if layer.type == "average":
-                raise NetxFormatError(self.filename, layer.index, "type",
-                                      f"an average readout has no Lava layer; load with num_layers={layer.index} "
-                                      "and sum the previous layer's spikes per class (population readout)")
+            refusal = layer.kind.lava_refusal(layer)
+            if refusal is not None:
+                raise NetxFormatError(self.filename, layer.index, "type", refusal)
             if layer.weight_exp != 0:
                 raise NetxFormatError(self.filename, layer.index, "weightExp",
                                       f"weight exponent {layer.weight_exp} is not supported by the Lava loader")
@@ -252,37 +215,11 @@ class Network(netx_hdf5.Network):
             netx_hdf5.optimize_weight_bits = _STOCK_OPTIMIZE
         if not layers:
             raise NetxFormatError(self.filename, None, "layer", "no Lava layer to build (only input/flatten layers)")
-        self._connect_shortcuts(layers, limit)
-        return layers
-
-    def _connect_shortcuts(self, layers, limit: int) -> None:
-        """Graph extension: a delayed sparse synapse from each ``concat`` layer's shortcut source into its neurons.
-
-        The neuron group's InPort sums it with the block's own synapse (Lava sums every OutPort connected to
-        an InPort), so both branches drive one neuron group, as on Loihi 2.
-        """
-        built = [layer.index for layer in self.spec.layers[:limit] if layer.index >= self.skip_layers
-                 and layer.type in BUILT_TYPES and not (layer.type == "input" and layer.neuron is None)]
-        blocks = dict(zip(built, layers))
+        blocks = dict(zip(built_layers(self.spec, limit, self.skip_layers), layers))
         for layer in self.spec.layers[:limit]:
-            if layer.inputs is None or layer.index not in blocks:
-                continue
-            source = blocks.get(layer.inputs[1])
-            if source is None:
-                raise NetxFormatError(self.filename, layer.index, "inputs", f"shortcut source layer {layer.inputs[1]} "
-                                      f"is not built (skip_layers={self.skip_layers}); load the whole graph")
-            weights = shortcut_matrix(layer, self.spec.layers[layer.inputs[1]].shape)
-            if weights.nnz == 0:
-                continue  # an all-zero shortcut adds nothing
-            delays = weights.copy()
-            delays.data[:] = layer.shortcut_delay
-            target = blocks[layer.index].neuron
-            bits = self.spec.layers[layer.inputs[1]].neuron.message_bits
-            synapse = DelaySparse(weights=weights, delays=delays, num_message_bits=bits, weight_exp=0,
-                                  num_weight_bits=8, name=f"shortcut{layer.index}")
-            source.out.flatten().connect(synapse.s_in)
-            synapse.a_out.reshape(target.a_in.shape).connect(target.a_in)
-            self._shortcuts.append(synapse)
+            if layer.index in blocks:
+                layer.kind.connect(self, layer, blocks)
+        return layers
 
 
 @implements(proc=Network, protocol=LoihiProtocol)

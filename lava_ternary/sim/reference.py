@@ -13,7 +13,8 @@ import numpy as np
 
 from lava_ternary.parity import LavaRun
 from lava_ternary.parity import run_lava as run_parity
-from lava_ternary.sim.core import SimLayer, Timing, compile_network, default_timing
+from lava_ternary.sim.layers import SimLayer, compile_network
+from lava_ternary.sim.schedule import Timing, default_timing
 
 
 def run_lava(path: Union[str, "os.PathLike[str]"], x: np.ndarray, *, input_message_bits: int = 0,
