@@ -111,6 +111,21 @@ def netx_delays(delay: Any, weight_shape: Tuple[int, int]) -> np.ndarray:
     raise ValueError(f"delay of shape {d.shape} fits neither the weight {weight_shape} nor one of its axes")
 
 
+def _exact_product(m: np.ndarray, w: np.ndarray):
+    """``m @ w.T`` over the last axis, exactly: float64 (BLAS) while every partial sum stays below ``2**53``."""
+    bound = float(np.abs(m).max(initial=0)) * float(np.abs(w).sum(axis=1).max(initial=0))
+    exact = bound < 2.0 ** 53
+
+    def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        flat = a.reshape(-1, a.shape[-1])
+        if exact:
+            res = (flat.astype(np.float64) @ b.T.astype(np.float64)).astype(np.int64)
+        else:
+            res = flat @ b.T
+        return res.reshape(a.shape[:-1] + (b.shape[0],))
+    return product
+
+
 def dense_synapse(messages: np.ndarray, weight: np.ndarray, weight_exp: int = 0, *, message_bits: int,
                   delay: Optional[np.ndarray] = None) -> np.ndarray:
     """What a neuron group receives from a ``Dense``/``Sparse`` (or ``DelayDense``/``DelaySparse``) synapse.
@@ -142,18 +157,25 @@ def dense_synapse(messages: np.ndarray, weight: np.ndarray, weight_exp: int = 0,
     steps = m.shape[0]
     w = np.asarray(weight, dtype=np.int64)
     out = np.zeros(m.shape[:2] + (w.shape[0],), np.int64)
+    product = _exact_product(m, w)
     if delay is None:
-        acc = m @ w.T
+        acc = product(m, w)
         if message_bits:
             acc = signed_wrap(acc, CHANNEL_BITS)
         out[1:] = floor_shift(acc, weight_exp)[:-1]
         return signed_wrap(out, CHANNEL_BITS)
-    d = np.asarray(delay, dtype=np.int64)
-    for k in np.unique(d[w != 0]):
+    d = np.where(w != 0, np.asarray(delay, dtype=np.int64), -1)  # -1: no synapse
+    rows = d.max(axis=1)
+    if np.all((d == rows[:, None]) | (d < 0)):  # one delay per output neuron (slayer's axonal delay): one product
+        shifted = floor_shift(product(m, w), weight_exp)
+        for k in np.unique(rows[rows >= 0]):
+            lag, sel = 1 + int(k), rows == k
+            out[lag:, :, sel] += shifted[:max(steps - lag, 0), :, sel]
+        return signed_wrap(out, CHANNEL_BITS)
+    for k in np.unique(d[d >= 0]):
         lag = 1 + int(k)
         if lag < steps:
-            acc = m[:steps - lag] @ np.where(d == k, w, 0).T
-            out[lag:] += floor_shift(acc, weight_exp)
+            out[lag:] += floor_shift(product(m[:steps - lag], np.where(d == k, w, 0)), weight_exp)
     return signed_wrap(out, CHANNEL_BITS)
 
 
