@@ -199,10 +199,12 @@ def test_dense_rec_message_bits_exponent_and_delays(tmp_path):
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["DelayDense", "DelaySparse"])
 def test_axonal_delays_per_output_input_and_synapse(tmp_path, sparse):
-    """ntidigits.net's delays (one per output neuron), and per input and per synapse, dense and sparse."""
+    """ntidigits.net's delays (one per output neuron), and per input and per synapse, then a plain synapse;
+    dense (Dense, DelayDense) and sparse (Sparse, DelaySparse)."""
     rng = np.random.default_rng(4)
     loihi = dict(type="LOIHI", iDecay=1024, vDecay=1024, vThMant=12, refDelay=1)
     w1, w2, w3 = _weights(rng, 6, 5), _weights(rng, 4, 6, -60, 128), _weights(rng, 3, 4, -60, 128)
+    w4 = _weights(rng, 3, 3, -60, 128)
     w1[0, :2] = 0  # zero weights: DelaySparse drops them
     d1 = rng.integers(0, 5, size=6).astype(np.float32)
     d2 = np.concatenate([rng.integers(0, 4, size=5), [70]]).astype(np.float32)  # per input; 70 clips to 62
@@ -211,15 +213,16 @@ def test_axonal_delays_per_output_input_and_synapse(tmp_path, sparse):
         dict(type="input", shape=np.array([5])),
         dict(type="dense", shape=np.array([6]), neuron=loihi, weight=w1, delay=d1),
         dict(type="dense", shape=np.array([4]), neuron=loihi, weight=w2, delay=d2),
-        dict(type="dense", shape=np.array([3]), neuron=loihi, weight=w3, delay=d3)])
+        dict(type="dense", shape=np.array([3]), neuron=loihi, weight=w3, delay=d3),
+        dict(type="dense", shape=np.array([3]), neuron=loihi, weight=w4)])  # Sparse when sparse_fc_layer
     x = rng.integers(0, 2, size=(STEPS, 5))
     with pytest.warns(UserWarning, match="Clamping"):
         out, _ = _lava(path, x.T, sparse=sparse)
     prev = _batch(x)
-    for layer, (w, d) in enumerate([(w1, d1), (w2, d2), (w3, d3)]):
+    for layer, (w, d) in enumerate([(w1, d1), (w2, d2), (w3, d3), (w4, None)]):
         (k,), e, _ = stock.lava_weights(w)
-        trace = stock.run_cuba(loihi, stock.dense_synapse(prev, k, e, message_bits=0,
-                                                          delay=stock.netx_delays(d, k.shape)))
+        delays = None if d is None else stock.netx_delays(d, k.shape)
+        trace = stock.run_cuba(loihi, stock.dense_synapse(prev, k, e, message_bits=0, delay=delays))
         _same(f"layer {layer}", trace.s, out[layer])
         prev = trace.s
     assert all(o.any() for o in out)

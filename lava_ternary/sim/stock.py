@@ -516,13 +516,15 @@ def run_rf(params: Mapping[str, Any], a_real: np.ndarray, a_imag: np.ndarray) ->
 
 
 def message_bits(params: Optional[Mapping[str, Any]]) -> int:
-    """``output_message_bits`` of the block netx builds for a neuron group (the next synapse's ``num_message_bits``)."""
-    if params is None:
-        return 0
+    """``output_message_bits`` of the block netx builds for a neuron group (the next synapse's ``num_message_bits``):
+    ``messageBits`` or 0 (CUBA/LOIHI, the neuron-less default), ``messageBits`` or 16 (SDNN), always 0 (RF)."""
+    params = DEFAULT_NEURON if params is None else params
     kind = str(params["type"])
-    if "RF" in kind and kind not in ("CUBA", "LOIHI", "SDNN"):
-        return 0
-    return int(params.get("messageBits", 16 if kind == "SDNN" else 0))
+    if kind == "SDNN":
+        return int(params.get("messageBits", 16))
+    if kind in ("CUBA", "LOIHI"):
+        return int(params.get("messageBits", 0))
+    return 0
 
 
 __all__ = ["DEFAULT_NEURON", "CubaNeuron", "DeltaNeuron", "RFNeuron", "SigmaDeltaNeuron", "SigmaNeuron",
