@@ -41,8 +41,6 @@ MAX_DELAY = 62
 #: effective threshold ``2**23``, so the layer never spikes; its value is the voltage.
 DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17, "refDelay": 1, "gradedSpike": False}
 
-Int = Union[int, np.integer]
-
 
 def _i32(x: np.ndarray) -> np.ndarray:
     """Two's-complement ``int32`` view of integer values (what an ``int32`` channel or Var holds)."""
@@ -441,6 +439,8 @@ def run(neuron: StockNeuron, a_in: Union[np.ndarray, Sequence[np.ndarray]], *,
     start_step : int
         Lava time step of ``a_in[0]`` (reset schedules count from it).
     """
+    if recurrent is not None and neuron.inputs != 1:
+        raise ValueError("netx's RecurrentDense connects to a_in, which RF neurons do not have")
     parts = tuple(np.asarray(a, np.int64) for a in (a_in if neuron.inputs == 2 else (a_in,)))
     steps = parts[0].shape[0]
     s_all = np.zeros((steps,) + neuron.shape, np.int64)
