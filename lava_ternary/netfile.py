@@ -46,7 +46,8 @@ TERNARY_CHANNEL_KEYS = {"iDecay": (0, fixed.DECAY_UNITY), "vDecay": (0, fixed.DE
                         "vInit": (-(fixed.MAX_STATE - 1), fixed.MAX_STATE - 1)}
 #: Required keys (one value each: Lava's neurons hold them in shape-(1,) Vars) of the stock neuron kinds.
 STOCK_NEURON_KEYS = {
-    "CUBA": {"iDecay": (0, fixed.DECAY_UNITY), "vDecay": (0, fixed.DECAY_UNITY), "vThMant": (1, fixed.MAX_VTH_MANT)},
+    # up to 2**18 - 1: slayer's Affine readout writes it (a LIF that never fires; its voltage is the output)
+    "CUBA": {"iDecay": (0, fixed.DECAY_UNITY), "vDecay": (0, fixed.DECAY_UNITY), "vThMant": (1, (1 << 18) - 1)},
     "SDNN": {"vThMant": (0, fixed.MAX_VTH_MANT)},
     "RF": {"vThMant": (1, fixed.MAX_VTH_MANT), "sinDecay": (1, fixed.DECAY_UNITY),
            "cosDecay": (-fixed.DECAY_UNITY, fixed.DECAY_UNITY)},
@@ -81,6 +82,11 @@ class NeuronSpec:
     def is_ternary(self) -> bool:
         """True for this package's ``TERNARY`` neuron (ternary or binary spike mode)."""
         return self.type == "TERNARY"
+
+    @property
+    def is_rf(self) -> bool:
+        """True for netx's resonate-and-fire neurons (any type containing ``RF``), driven by complex weights."""
+        return "RF" in self.type
 
     @property
     def ternary(self) -> TernaryParams:
@@ -125,6 +131,9 @@ class LayerSpec:
         Conv groups (1 if absent).
     weight_rec : np.ndarray or None
         Recurrent weights of a ``dense_rec`` layer.
+    weight_imag : np.ndarray or None
+        Imaginary part of a complex dense layer (``weight/imag``; ``weight`` then holds ``weight/real``), whose
+        neuron group is an RF neuron.
     neuron : NeuronSpec or None
         The neuron group (None for flatten/average and neuron-less layers).
     inputs : tuple of int or None
@@ -153,6 +162,7 @@ class LayerSpec:
     dilation: Optional[Tuple[int, int]] = None
     groups: int = 1
     weight_rec: Optional[np.ndarray] = None
+    weight_imag: Optional[np.ndarray] = None
     neuron: Optional[NeuronSpec] = None
     inputs: Optional[Tuple[int, ...]] = None
     shortcut_weight: Optional[np.ndarray] = None
@@ -399,12 +409,12 @@ class _Reader:
                                             "no input_shape was given (give it: Network(..., input_shape=(W, H, C)), "
                                             "--input-shape C,H,W; lava_ternary.netx.export_hdf5 records it)")
 
-    def weight(self, raw: RawLayer, key: str, index: int, ndim: Tuple[int, ...]) -> np.ndarray:
+    def weight(self, raw: RawLayer, key: str, index: int, ndim: Tuple[int, ...], prefix: str = "") -> np.ndarray:
         """Non-empty integer weight mantissas in the 8-bit range."""
-        weight = self.ints(raw, key, index, ndim=ndim, lo=WEIGHT_MANT_RANGE[0], hi=WEIGHT_MANT_RANGE[1],
+        weight = self.ints(raw, key, index, prefix, ndim=ndim, lo=WEIGHT_MANT_RANGE[0], hi=WEIGHT_MANT_RANGE[1],
                            what=" (the 8-bit weight range)")
         if weight.size == 0:
-            raise self.fail(index, key, f"an empty weight of shape {weight.shape}")
+            raise self.fail(index, prefix + key, f"an empty weight of shape {weight.shape}")
         return weight
 
     def delay(self, raw: RawLayer, index: int, sizes: Tuple[int, ...],

@@ -52,8 +52,10 @@ LAYER_KEYS = ("type", "shape", "weight", "weight_rec", "bias", "delay", "inFeatu
 #: Neuron-group keys any consumer reads (TERNARY, CUBA/LOIHI, SDNN and RF neurons).
 NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant", "refDelay", "messageBits", "resetMode", "spikeMode", "vInit",
                "amplitude", "weight_exp", "sigma_output", "sinDecay", "cosDecay")
-#: Keys that may be a group: the neuron group, and a complex weight (``weight/real``, refused later).
+#: Keys that may be a group: the neuron group, and a complex weight (``weight/real``, ``weight/imag``).
 GROUP_KEYS = ("neuron", "weight")
+#: Datasets of a complex weight group (RF / RF_IZ layers).
+COMPLEX_KEYS = ("real", "imag")
 #: HDF5 filters built into the library (and h5py's lzf); any other filter id would load a plugin.
 BUILTIN_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32", 4: "szip", 5: "nbit", 6: "scaleoffset", 32000: "lzf"}
 MAX_RANK = 5
@@ -221,7 +223,8 @@ class _Extractor:
                 if isinstance(obj, h5py.Group):
                     if key not in GROUP_KEYS or prefix:
                         raise self.fail(layer, name, "expected a dataset, found a group")
-                    raw[key] = self.group(obj, NEURON_KEYS, layer, "neuron/") if key == "neuron" else {}
+                    raw[key] = self.group(obj, NEURON_KEYS, layer, "neuron/") if key == "neuron" else \
+                        self.group(obj, COMPLEX_KEYS, layer, "weight/")
                 elif isinstance(obj, h5py.Dataset):
                     raw[key] = self.dataset(obj, layer, name)
                 else:

@@ -302,7 +302,7 @@ def test_bad_delays(tmp_path, delay, words):
 # ----------------------------------------------------------------------------- values Lava or the simulator would wrap
 STOCK_BAD = [
     ("CUBA", "vThMant", 0), ("CUBA", "vThMant", -5), ("CUBA", "iDecay", 5000), ("CUBA", "vDecay", -1),
-    ("CUBA", "messageBits", 99), ("LOIHI", "vThMant", 1 << 17), ("LOIHI", "iDecay", -1),
+    ("CUBA", "messageBits", 99), ("LOIHI", "vThMant", 1 << 18), ("LOIHI", "iDecay", -1),
     ("SDNN", "vThMant", -1), ("SDNN", "messageBits", 33), ("RF_PHASE", "sinDecay", 0),
     ("RF_IZHIKEVICH", "cosDecay", 5000), ("RF_PHASE", "vThMant", 0), ("CUBA", "vThMant", np.array([10, 20, 30])),
 ]
@@ -319,10 +319,33 @@ def test_stock_neuron_ranges(tmp_path, kind, key, value):
 def test_every_stock_kind_loads_with_good_values(tmp_path):
     for kind, neuron in [("CUBA", CUBA), ("LOIHI", dict(CUBA, type="LOIHI", theta=5, wgtExp=0)),
                          ("SDNN", dict(type="SDNN", vThMant=0, activation="relu", sigma_output=True)),
-                         ("RF_PHASE", dict(type="RF_PHASE", vThMant=40, sinDecay=300, cosDecay=-3000))]:
+                         ("Affine", dict(CUBA, vThMant=(1 << 18) - 1))]:  # slayer's Affine readout never fires
         spec = read_network(dense_net(tmp_path / f"{kind}.net", neuron, bias=np.array([4095, -4096, 0])))
-        assert spec[1].neuron.type == kind and spec[1].bias.tolist() == [4095, -4096, 0]
+        assert spec[1].neuron.type == neuron["type"] and spec[1].bias.tolist() == [4095, -4096, 0]
     fails(dense_net(tmp_path / "ALIF.net", dict(CUBA, type="ALIF")), "neuron/type", "unknown neuron type")
+
+
+def test_complex_rf_layers_are_read_and_their_mismatches_refused(tmp_path):
+    """slayer's rf/rf_iz export: weight/real and weight/imag with an RF neuron; netx drops bias and delay there."""
+    rf = dict(type="RF_PHASE", vThMant=40, sinDecay=300, cosDecay=-3000)
+
+    def complex_net(name, neuron=rf, imag=np.full((3, 4), -2.0), **extra):
+        def edit(root):
+            del root["1/weight"]
+            root["1"].create_dataset("weight/real", data=np.full((3, 4), 2.0))
+            if imag is not None:
+                root["1"].create_dataset("weight/imag", data=imag)
+            for key, value in extra.items():
+                root["1"].create_dataset(key, data=value)
+        return edited(dense_net(tmp_path / name, neuron), edit)
+
+    spec = read_network(complex_net("rf.net"))
+    assert spec[1].weight.tolist() == [[2] * 4] * 3 and spec[1].weight_imag.tolist() == [[-2] * 4] * 3
+    fails(complex_net("bias.net", bias=np.zeros(3)), "bias", "netx ignores", layer=1)
+    fails(complex_net("shape.net", imag=np.full((3, 2), 2.0)), "weight/imag", "inputs do not match", layer=1)
+    fails(complex_net("noimag.net", imag=None), "weight/imag", "missing", layer=1)
+    fails(complex_net("cuba.net", neuron=CUBA), "weight", "need an RF neuron group", layer=1)
+    fails(dense_net(tmp_path / "plain.net", rf), "neuron/type", "needs complex weights", layer=1)
 
 
 @pytest.mark.parametrize("key, value, words", [

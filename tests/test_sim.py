@@ -287,28 +287,10 @@ def test_bad_inputs_raise(tmp_path):
         sim.simulate(layers, np.full((2, 4, 3), 0.5))
     with pytest.raises(ValueError, match="record"):
         sim.simulate(layers, np.zeros((2, 4, 3), int), record="some")
-    sdnn = tmp_path / "sdnn.net"
-    write_net(sdnn, [dense(3, 4, rng, neuron=dict(kind="CUBA"))])
-    with h5py.File(sdnn, "a") as handle:
-        del handle["layer/0/neuron/type"]
-        _text(handle["layer/0/neuron"], "type", "SDNN")
-    with pytest.raises(NetxFormatError, match="layer 0.*neuron/type"):
-        sim.compile_network(sdnn)
-    avg = write_net(tmp_path / "avg.net", [dense(4, 4, rng, neuron={}), dict(type="average", shape=[2])])
-    with pytest.raises(NetxFormatError, match="layer 1.*'average'"):
-        sim.compile_network(avg)
-
-
-def _step_reference(a: np.ndarray, n: Dict[str, Any], bias: np.ndarray, v_init: np.ndarray) -> np.ndarray:
-    """The documented TERNARY loop with :func:`lava_ternary.fixed.neuron_step` on int64 arrays: window step 0
-    restarts (``u = 0, v = v_init``, sends 0); step ``t`` integrates the synaptic input sent at ``t - 1``."""
-    u, v = np.zeros(a.shape[:-1], np.int64), np.broadcast_to(v_init, a.shape[:-1]).astype(np.int64)
-    out = np.zeros(a.shape, np.int8)
-    for t in range(1, a.shape[-1]):
-        u, v, out[..., t] = fixed.neuron_step(u, v, a[..., t - 1], i_decay=n["i_decay"], v_decay=n["v_decay"],
-                                              vth=n["vth"], bias=bias << 6, soft_reset=n["reset"] == "soft",
-                                              binary=n["mode"] == "binary")
-    return out
+    headless = write_net(tmp_path / "headless.net", [dict(type="input", shape=[1, 4, 4]),
+                                                     conv((2, 4, 4), 1, rng)])
+    with pytest.raises(NetxFormatError, match="layer 1.*neuron.*convolution"):
+        sim.compile_network(headless)
 
 
 @pytest.mark.parametrize("layout", ["uniform", "per-channel", "per-neuron"])

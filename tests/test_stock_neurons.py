@@ -249,54 +249,29 @@ SHIPPED = (Path(importlib.util.find_spec("lava.lib.dl.netx").submodule_search_lo
            / "tests/lava/lib/dl/netx/gts")
 
 
-def _run_shipped(path: Path, x: np.ndarray) -> List[np.ndarray]:
-    """Every neuron layer's messages ``[T, 1, N]`` of a sequential stock netx file on ``x`` (``[T, 1, *shape]``,
-    torch order): the first synapse reads ``x`` as 0-bit (bool) messages, an input neuron takes it as its a_in;
-    conv synapses are the simulator's (:func:`lava_ternary.sim.synapse`), the rest :mod:`lava_ternary.sim.stock`."""
-    steps, outs, m, bits = x.shape[0], [], x, 0
-    for spec in read_network(path).layers:
-        if spec.type == "average":
-            break
-        if spec.type == "flatten" or (spec.type == "input" and spec.neuron is None):
-            continue
-        size, params = spec.size, None if spec.neuron is None else spec.neuron.params
-        bias = 0 if spec.bias is None else spec.bias
-        if spec.type == "input":
-            a = m.reshape(steps, 1, size)
-        elif spec.type == "conv":
-            zero = np.zeros(1, np.int64)
-            layer = sim.SimLayer(index=spec.index, kind="conv", in_shape=spec.input_shape, out_shape=spec.shape,
-                                 weight=spec.weight, stride=spec.stride, padding=spec.padding,
-                                 dilation=spec.dilation, groups=spec.groups,
-                                 neuron=sim.SimNeuron(zero, zero, zero, zero, zero, False, False, bits, False))
-            msg = m.reshape((steps, 1) + tuple(spec.input_shape))
-            acc = np.moveaxis(sim.synapse(layer, np.moveaxis(msg if bits else msg != 0, 0, -1)), -1, 0)
-            a = np.concatenate([np.zeros((1, 1, size), np.int64), acc.reshape(steps, 1, size)[:-1]])
-            bias = np.repeat(np.asarray(bias), size // spec.shape[0]) if np.size(bias) > 1 else bias
-        else:
-            (w,), e, _ = stock.lava_weights(spec.weight)
-            d = None if spec.delay is None else stock.netx_delays(spec.delay, w.shape)
-            a = stock.dense_synapse(m.reshape(steps, 1, -1), w, e, message_bits=bits, delay=d)
-        neuron = stock.neuron_for(params, (1, size), input_layer=spec.type == "input", bias=bias)
-        m, bits = stock.run(neuron, a).s, neuron.message_bits
-        outs.append(m)
-    return outs
-
-
 def test_shipped_pilotnet_sdnn_output_equals_lava_dls_ground_truth():
-    """lava-dl's test_pilotnet_sdnn ground truth (its Lava run: 9 steps, the image held in the Delta input)."""
-    image = np.load(SHIPPED / "pilotnet_sdnn/input.npy")[..., 0].transpose(2, 1, 0)  # WHC -> CHW
-    x = np.broadcast_to(image, (9, 1) + image.shape).astype(np.int64)
-    out = _run_shipped(SHIPPED / "pilotnet_sdnn/network.net", x)[-1]
-    _same("pilotnet_sdnn output", out[:, 0, 0], np.load(SHIPPED / "pilotnet_sdnn/output.npy")[0].astype(np.int64))
+    """lava-dl's test_pilotnet_sdnn ground truth (its Lava run: 9 steps, the image held in the Delta input neuron's
+    a_in, so the input neuron reads step t's input in step t: lag 0) from :func:`lava_ternary.sim.simulate`."""
+    path = SHIPPED / "pilotnet_sdnn/network.net"
+    layers = sim.compile_network(path)
+    timing = sim.default_timing(layers)
+    timing = sim.Timing(phase=timing.phase, lag=(0,) + timing.lag[1:])
+    image = np.load(SHIPPED / "pilotnet_sdnn/input.npy").transpose(2, 1, 0, 3)  # WHC -> CHW
+    out = sim.simulate(layers, np.repeat(image, 9, axis=-1)[None], input_message_bits=16, timing=timing).output
+    _same("pilotnet_sdnn output", out.reshape(-1), np.load(SHIPPED / "pilotnet_sdnn/output.npy").reshape(-1))
 
 
-def test_shipped_ntidigits_output_is_lava_dls_ground_truth_one_step_early():
-    """ntidigits.net (axonal delays, LOIHI neurons, 5 layers as lava-dl runs it) on the first 600 of its 3000 steps:
-    every output spike equals the ground truth one step later (lava-dl's own test compares one step only)."""
+def test_shipped_ntidigits_output_is_lava_dls_ground_truth():
+    """ntidigits.net (axonal delays on LOIHI neurons, an average readout) on the first 600 of its 3000 steps, from
+    :func:`lava_ternary.sim.simulate`: the 242-neuron layer (phase 2: its window starts at Lava step 3) equals the
+    ground truth (indexed from Lava step 0, slayer's convention) in every spike; the readout is its group mean."""
     steps = 600
-    x = np.load(SHIPPED / "ntidigits/input.npy")[:, :steps].T[:, None, :].astype(np.int64)
-    out = _run_shipped(SHIPPED / "ntidigits/ntidigits.net", x)[-1][:, 0]
-    gt = np.load(SHIPPED / "ntidigits/output.npy")[:, :steps + 1].T.astype(np.int64)
-    _same("ntidigits output", out, gt[1:])
+    layers = sim.compile_network(SHIPPED / "ntidigits/ntidigits.net")
+    x = np.load(SHIPPED / "ntidigits/input.npy")[:, :steps].reshape(1, 1, 1, 64, steps).astype(np.int64)
+    result = sim.simulate(layers, x, input_message_bits=0)
+    phase = sim.default_timing(layers).phase[-2]
+    out = result.spikes[-2].reshape(242, steps)
+    gt = np.load(SHIPPED / "ntidigits/output.npy")[:, :steps].astype(np.int64)
+    _same("ntidigits output", out[:, :steps - phase - 1], gt[:, phase + 1:])
     assert out.sum() > 1000
+    np.testing.assert_allclose(result.output.reshape(11, steps), out.reshape(11, 22, steps).mean(axis=1))

@@ -4,12 +4,11 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional
 
-from lava_ternary.errors import NetxFormatError
 from lava_ternary.kinds.base import LayerKind, Shape
 
 
 class Average(LayerKind):
-    """A readout, not a Lava layer: the previous layer's spikes summed per output group."""
+    """A readout, not a Lava layer: the previous layer's messages averaged per output group (slayer's ``Average``)."""
 
     name = "average"
 
@@ -25,4 +24,14 @@ class Average(LayerKind):
                 "layer's spikes per class (population readout)")
 
     def compile(self, spec, net, neuron):
-        raise NetxFormatError(net.path, spec.index, "type", f"the simulator cannot run {self.name!r} layers")
+        from lava_ternary.sim.layers import SimLayer
+        from lava_ternary.sim.stream import Readout
+
+        return SimLayer(index=spec.index, type=self.name, in_shape=tuple(spec.input_shape), out_shape=tuple(spec.shape),
+                        neuron=Readout(outputs=spec.size))
+
+    def synaptic_input(self, layer, run):
+        return run.direct(layer)
+
+    def edges(self, layer):
+        return []

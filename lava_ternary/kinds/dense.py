@@ -9,8 +9,6 @@ import numpy as np
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.kinds.base import LayerKind, Shape
 
-#: Delays the simulator and Lava run: netx clips anything else.
-MAX_DELAY = 62
 
 
 class Dense(LayerKind):
@@ -21,28 +19,54 @@ class Dense(LayerKind):
     has_neuron = True
 
     def read(self, reader, raw, index: int, shape: Shape, prev: Optional[Shape]) -> Dict[str, Any]:
-        if isinstance(raw.get("weight"), dict):
-            raise reader.fail(index, "weight", "complex (real/imag) weights are not supported")
-        weight = reader.weight(raw, "weight", index, (1, 2))
         out = math.prod(shape)
-        weight = weight.reshape(out, -1) if weight.ndim == 1 and weight.size % out == 0 else weight
-        if weight.ndim != 2 or weight.shape[0] != out:
-            raise reader.fail(index, "weight", f"expected ({out}, in) for {out} outputs, found {weight.shape}")
-        if prev is not None and weight.shape[1] != math.prod(prev):
-            raise reader.fail(index, "weight", f"{weight.shape[1]} inputs do not match the previous output {prev} "
-                                               f"({math.prod(prev)} values)")
+        if isinstance(raw.get("weight"), dict):  # a complex (RF) layer: weight/real and weight/imag
+            for key in ("bias", "delay"):
+                if key in raw:
+                    raise reader.fail(index, key, "netx ignores the bias and delay of a complex (weight/real, "
+                                                  "weight/imag) layer; remove it")
+            parts = [self._matrix(reader, raw["weight"], part, index, out, prev, "weight/") for part in ("real", "imag")]
+            if parts[0].shape != parts[1].shape:
+                raise reader.fail(index, "weight/imag", f"shape {parts[1].shape} differs from weight/real "
+                                                        f"{parts[0].shape}")
+            weight, fields = parts[0], {"weight_imag": parts[1]}
+        else:
+            weight = self._matrix(reader, raw, "weight", index, out, prev)
+            fields = {"delay": reader.delay(raw, index, tuple({out, weight.shape[1]}), weight.shape)}
         for key, expect in (("inFeatures", weight.shape[1]), ("outFeatures", out)):
             value = reader.scalar(raw, key, index, default=expect)
             if value != expect:
                 raise reader.fail(index, key, f"{value} does not match the weight shape {weight.shape}")
-        fields: Dict[str, Any] = {"weight": weight,
-                                  "delay": reader.delay(raw, index, tuple({out, weight.shape[1]}), weight.shape)}
+        fields["weight"] = weight
         if prev is None:
             fields["input_shape"] = (int(weight.shape[1]),)
         return fields
 
+    @staticmethod
+    def _matrix(reader, raw, key: str, index: int, out: int, prev: Optional[Shape], prefix: str = "") -> np.ndarray:
+        """An ``(out, in)`` weight (a 1-D one is reshaped as netx does) that fits the previous layer."""
+        weight = reader.weight(raw, key, index, (1, 2), prefix)
+        weight = weight.reshape(out, -1) if weight.ndim == 1 and weight.size % out == 0 else weight
+        if weight.ndim != 2 or weight.shape[0] != out:
+            raise reader.fail(index, prefix + key, f"expected ({out}, in) for {out} outputs, found {weight.shape}")
+        if prev is not None and weight.shape[1] != math.prod(prev):
+            raise reader.fail(index, prefix + key, f"{weight.shape[1]} inputs do not match the previous output "
+                                                   f"{prev} ({math.prod(prev)} values)")
+        return weight
+
+    def link(self, reader, raw, spec, layers) -> Dict[str, Any]:
+        rf = spec.neuron is not None and spec.neuron.is_rf
+        if rf != (spec.weight_imag is not None):
+            raise reader.fail(spec.index, "neuron/type" if rf else "weight",
+                              "an RF neuron group needs complex weights (weight/real, weight/imag) and complex "
+                              "weights need an RF neuron group")
+        return {}
+
     def netx_values(self, layer) -> Dict[str, Any]:
         values = super().netx_values(layer)
+        if layer.weight_imag is not None:  # netx looks up "weight/imag" in the layer group itself
+            values.update({"weight/real": layer.weight, "weight/imag": layer.weight_imag})
+            return values
         for key in ("weight", "weight_rec", "bias", "delay"):
             if getattr(layer, key) is not None:
                 values[key] = getattr(layer, key)
@@ -53,20 +77,32 @@ class Dense(LayerKind):
     def compile(self, spec, net, neuron):
         from lava_ternary.sim.layers import SimLayer, lava_dense_weights
 
+        fields: Dict[str, Any] = {}
+        delay = self._sim_delay(spec)
+        if spec.weight_imag is not None:  # the imaginary synapse, to the RF neuron's second input
+            weight, exp = lava_dense_weights(spec.weight_imag)
+            fields["imag"] = SimLayer(index=spec.index, type=self.name, in_shape=tuple(spec.input_shape),
+                                      out_shape=tuple(spec.shape), weight=weight, weight_exp=exp).precompute()
         weight, exp = lava_dense_weights(spec.weight)
+        if delay is not None and not neuron.restart:
+            fields["synapse_delay"] = delay  # stock neurons: Lava's DelayDense over the stream
+            delay = None
+        elif delay is not None and delay.ndim != 1:
+            raise NetxFormatError(net.path, spec.index, "delay", "the simulator delays TERNARY dense layers with one "
+                                  "delay per output neuron (the file has one per synapse)")
         return SimLayer(index=spec.index, type=self.name, in_shape=tuple(spec.input_shape), out_shape=tuple(spec.shape),
-                        weight=weight, weight_exp=exp, delay=self._sim_delay(spec, net.path), neuron=neuron)
+                        weight=weight, weight_exp=exp, delay=delay, neuron=neuron, **fields)
 
     @staticmethod
-    def _sim_delay(spec, path: str) -> Optional[np.ndarray]:
-        """The per-neuron delay the simulator runs (None without delays); other delays are refused."""
+    def _sim_delay(spec) -> Optional[np.ndarray]:
+        """Delays as Lava runs them: one per output neuron ``(N,)`` where they are, else per synapse ``(N, N_in)``."""
         if spec.delay is None or not np.any(spec.delay != 0):
             return None
-        size = int(np.prod(spec.shape))
-        if not spec.neuron.is_ternary or spec.delay.size not in (1, size):
-            raise NetxFormatError(path, spec.index, "delay", "the simulator delays TERNARY dense layers with one "
-                                  "delay per output neuron (netx ignores a conv layer's delay)")
-        return np.broadcast_to(np.clip(spec.delay, 0, MAX_DELAY).reshape(-1), (size,)).astype(np.int64).copy()
+        from lava_ternary.sim.stock import netx_delays
+
+        matrix = netx_delays(spec.delay, spec.weight.shape)
+        rows = matrix[:, :1]
+        return rows[:, 0].copy() if np.all(matrix == rows) else matrix
 
     def sums(self, layer, m: np.ndarray, in_max: float):
         from lava_ternary.sim.synapse import dense_sums
@@ -74,6 +110,10 @@ class Dense(LayerKind):
         return dense_sums(layer, m, in_max)
 
     def synaptic_input(self, layer, run):
+        if layer.imag is not None:
+            return run.complex(layer)
+        if layer.synapse_delay is not None:
+            return run.stream_delayed(layer)
         if layer.delay is None:
             return run.framed(layer)
         return run.delayed(layer)
@@ -104,4 +144,9 @@ class DenseRec(Dense):
         return fields
 
     def compile(self, spec, net, neuron):
-        raise NetxFormatError(net.path, spec.index, "type", f"the simulator cannot run {self.name!r} layers")
+        import dataclasses
+
+        from lava_ternary.sim.stream import recurrent
+
+        layer = super().compile(spec, net, neuron)
+        return dataclasses.replace(layer, neuron=recurrent(layer, spec, net))

@@ -63,8 +63,16 @@ class SimNeuron:
     restart: bool
     kind: str = "TERNARY"
 
-    #: dtype of the recorded output: spikes in {-1, 0, +1}
+    #: dtype of the recorded output (spikes in {-1, 0, +1}) and of the messages (float32, exact integers)
     record_dtype = np.int8
+    message_dtype = np.float32
+    #: synapse hops in front of the group (0 only for a readout)
+    hop = 1
+
+    @property
+    def staggered(self) -> bool:
+        """True when the group restarts at netx's per-layer reset offset (Lava's ``LIFReset``), not with the sample."""
+        return not self.restart
 
     def run(self, acc: np.ndarray, slot: np.ndarray, *, lag: int, phase: int, pad: int, rec: np.ndarray,
             nxt: np.ndarray) -> np.ndarray:
@@ -100,12 +108,17 @@ class SimLayer:
         Convolution geometry, (H, W) order.
     groups : int
         Convolution groups.
-    neuron : SimNeuron or None
+    neuron : SimNeuron, StreamGroup, Readout or None
         The neuron group (None only for ``flatten``).
     delay : np.ndarray or None
         Axonal delay of every output neuron (int64 ``(N,)``), dense TERNARY layers only.
     shortcut : Shortcut or None
         The second synapse group of a ``concat`` layer.
+    imag : SimLayer or None
+        The imaginary synapse of a complex (RF) dense layer (``weight`` is the real one).
+    synapse_delay : np.ndarray or None
+        Delays of a stock (non-TERNARY) dense layer, ``(N,)`` or per synapse ``(N, N_in)``: Lava's ``DelayDense``
+        over the sample stream (no per-sample discard).
     """
 
     index: int
@@ -121,6 +134,8 @@ class SimLayer:
     neuron: Optional[SimNeuron] = None
     delay: Optional[np.ndarray] = None
     shortcut: Optional["Shortcut"] = None
+    imag: Optional["SimLayer"] = None
+    synapse_delay: Optional[np.ndarray] = None
 
     @property
     def kind(self) -> LayerKind:
@@ -247,9 +262,14 @@ def per_channel(value, shape: Tuple[int, ...]) -> np.ndarray:
     raise ValueError(f"{arr.size} values fit neither one per channel nor one per neuron of shape {shape}")
 
 
-def sim_neuron(layer: LayerSpec, path: str) -> SimNeuron:
-    """Integer parameters of a layer's neuron group (TERNARY or stock CUBA/LOIHI) in simulator blocks."""
+def sim_neuron(layer: LayerSpec, path: str):
+    """The simulator's neuron group of a layer: a :class:`SimNeuron` for the fused loop (TERNARY, CUBA/LOIHI), else
+    a step-by-step :class:`lava_ternary.sim.stream.StreamGroup` (SDNN, RF, the neuron-less integrator)."""
     spec = layer.neuron
+    if spec is None or spec.type not in ("TERNARY", "CUBA", "LOIHI"):
+        from lava_ternary.sim.stream import stream_group
+
+        return stream_group(layer, path)
     shape = tuple(int(s) for s in layer.shape)
     # netx gives an input layer's bias to Input.transform, never to its neuron
     bias = np.zeros((), np.int64) if layer.bias is None or layer.type == "input" else per_channel(layer.bias, shape)
@@ -261,9 +281,6 @@ def sim_neuron(layer: LayerSpec, path: str) -> SimNeuron:
              per_channel(p.v_init, shape)], shape)
         return SimNeuron(i_decay=i_decay, v_decay=v_decay, vth=vth, bias=bias, v_init=v_init,
                          soft_reset=p.soft_reset, binary=p.binary, message_bits=p.message_bits, restart=True)
-    if spec.type not in ("CUBA", "LOIHI"):
-        raise NetxFormatError(path, layer.index, "neuron/type",
-                              f"the simulator runs TERNARY, CUBA and LOIHI neurons, not {spec.type!r}")
     q = spec.params
     i_decay, v_decay, vth, bias, v_init = _blocks(
         [per_channel(q["iDecay"], shape), per_channel(q["vDecay"], shape), per_channel(q["vThMant"], shape), bias,
@@ -330,14 +347,14 @@ def compile_network(net: Union[NetSpec, str, "os.PathLike[str]"],
     layers: List[SimLayer] = []
     for spec in net.layers:
         if spec.kind.synaptic:
-            if spec.neuron is None:
-                raise NetxFormatError(net.path, spec.index, "neuron", "the simulator needs a neuron group on every "
-                                                                       "synapse layer")
+            if spec.neuron is None and spec.kind.convolutional:
+                raise NetxFormatError(net.path, spec.index, "neuron", "the simulator needs a neuron group on a "
+                                                                       "convolution layer")
             if spec.weight_exp:
                 # stock netx (and so lava_ternary.netx.Network) builds Dense/Conv without the file's exponent
                 raise NetxFormatError(net.path, spec.index, "neuron/weight_exp", "a per-layer weight exponent is "
                                       "not applied by the netx loader, so the simulator refuses it rather than diverge")
-        neuron = None if spec.neuron is None else sim_neuron(spec, net.path)
+        neuron = sim_neuron(spec, net.path) if spec.neuron is not None or spec.kind.synaptic else None
         layer = spec.kind.compile(spec, net, neuron)
         if layer is not None:
             layers.append(layer.precompute())

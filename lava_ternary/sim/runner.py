@@ -9,6 +9,7 @@ independent, so slices of a batch run on threads.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -21,7 +22,7 @@ import numpy as np
 
 from lava_ternary.sim.layers import SimLayer, with_input_bias
 from lava_ternary.sim.schedule import Timing, default_timing, frames
-from lava_ternary.sim.synapse import CHANNEL_BITS, EXACT_FLOAT32, delayed, receive, shifted, signed_wrap
+from lava_ternary.sim.synapse import CHANNEL_BITS, EXACT_FLOAT32, delayed, lagged, receive, shifted, signed_wrap
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,27 @@ class LayerInput:
         """Axonal delays per output neuron (:func:`lava_ternary.sim.synapse.delayed`), read with lag 0."""
         return delayed(layer, receive(layer, self.msgs, self.in_max), self.lag), self.every_step, 0
 
+    def direct(self, layer: SimLayer) -> Tuple[np.ndarray, np.ndarray, int]:
+        """The previous layer's messages themselves (a readout without synapse), read with lag 0."""
+        return self.msgs, self.every_step, 0
+
+    def complex(self, layer: SimLayer) -> Tuple[np.ndarray, np.ndarray, int]:
+        """A complex (RF) dense layer: the real and the imaginary synapse side by side, ``[T, B, 2N]``."""
+        parts = [receive(part, self.msgs, self.in_max).astype(np.int64) for part in (layer, layer.imag)]
+        return np.concatenate(parts, axis=2), self.every_step, self.lag
+
+    def stream_delayed(self, layer: SimLayer) -> Tuple[np.ndarray, np.ndarray, int]:
+        """Lava's ``DelayDense`` over the sample stream (:func:`lava_ternary.sim.stock.dense_synapse`: one hop plus
+        each synapse's delay, carrying over from sample to sample), read with lag 0."""
+        from lava_ternary.sim.stock import dense_synapse
+
+        steps, rows = self.msgs.shape[:2]
+        stream = np.asarray(self.msgs).transpose(1, 0, 2).reshape(rows * steps, 1, -1)
+        # the messages are already what the synapse sees (cast to bool upstream where Lava casts)
+        got = dense_synapse(stream, layer.weight, layer.weight_exp, message_bits=32, delay=_per_synapse(layer))
+        got = lagged(got[:, 0], self.lag - 1)
+        return np.ascontiguousarray(got.reshape(rows, steps, -1).transpose(1, 0, 2)), self.every_step, 0
+
     def graph(self, layer: SimLayer) -> Tuple[np.ndarray, np.ndarray, int]:
         """A ``concat`` layer: main and shortcut synapse summed into one neuron group, read with lag 0.
 
@@ -87,6 +109,24 @@ class LayerInput:
         side = receive(sc.synapse, source, source_max)
         total = shifted(main, self.lag, sc.delay) + shifted(side, self.lag + sc.delay, sc.delay)
         return signed_wrap(total, CHANNEL_BITS), self.every_step, 0
+
+
+def _per_synapse(layer: SimLayer) -> np.ndarray:
+    """A stock dense layer's delays as one per synapse ``(N, N_in)``."""
+    delay = layer.synapse_delay
+    return np.repeat(delay[:, None], layer.weight.shape[1], axis=1) if delay.ndim == 1 else delay
+
+
+def _resolve_input_bits(layers: Sequence[SimLayer], bits: int) -> List[SimLayer]:
+    """Recurrent synapses fed by the network input take its message bits (netx's #372 wiring)."""
+    from lava_ternary.sim.stream import INPUT_BITS
+
+    out = []
+    for layer in layers:
+        if getattr(layer.neuron, "recurrent_bits", None) == INPUT_BITS:
+            layer = dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, recurrent_bits=max(bits, 0)))
+        out.append(layer)
+    return out
 
 
 def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: int = 0,
@@ -127,6 +167,7 @@ def simulate(layers: Sequence[SimLayer], x: np.ndarray, *, input_message_bits: i
         raise ValueError(f"x: sample shape {x.shape[1:-1]} does not fit the network input {expected}")
     if input_bias is not None:
         layers = with_input_bias(layers, input_bias)
+    layers = _resolve_input_bits(layers, input_message_bits)
     timing = timing or default_timing(layers)
     batch, steps = x.shape[0], x.shape[-1]
     x3 = np.ascontiguousarray(x.reshape((batch, int(np.prod(expected)), steps)), dtype=np.int64)
@@ -182,7 +223,7 @@ def _run_layers(layers: Sequence[SimLayer], timing: Timing, kept: Sequence[SimLa
                         "wrap where this simulator does not", layer.index, int(np.abs(acc).max()))
         rec = recs[kept.index(layer)] if layer in kept else \
             np.zeros((0, steps, layer.num_neurons), layer.neuron.record_dtype)
-        msgs = _scratch(layer.index, (steps, msgs.shape[1], layer.num_neurons))
+        msgs = _scratch(layer.index, (steps, msgs.shape[1], layer.num_neurons), layer.neuron.message_dtype)
         active = layer.neuron.run(acc, slot, lag=lag, phase=phase, pad=pad, rec=rec, nxt=msgs)
         in_max, alias = layer.neuron.message_bound(msgs), range(steps)
         if layer.index in sources:
@@ -199,13 +240,13 @@ class _Scratch(threading.local):
 _SCRATCH = _Scratch()
 
 
-def _scratch(key: int, shape: Tuple[int, ...]) -> np.ndarray:
-    """An uninitialised float32 array of ``shape`` for this thread, reused across calls up to :data:`SCRATCH_BYTES`."""
+def _scratch(key: int, shape: Tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    """An uninitialised array of ``shape`` for this thread, reused across calls up to :data:`SCRATCH_BYTES`."""
     size = int(np.prod(shape))
     buf = _SCRATCH.buffers.get(key)
-    if buf is None or buf.size < size:
-        buf = np.empty(size, np.float32)
-        if size * 4 <= SCRATCH_BYTES:
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = np.empty(size, dtype)
+        if buf.nbytes <= SCRATCH_BYTES:
             _SCRATCH.buffers[key] = buf
     return buf[:size].reshape(shape)
 

@@ -40,18 +40,19 @@ def default_timing(layers: Sequence["SimLayer"]) -> Timing:
     """The timing of :class:`lava_ternary.netx.Network` with ``reset_interval=T``, ``reset_offset=0``.
 
     Every built layer (``input`` with a neuron, ``dense``, ``conv``/``pool``) takes one netx reset
-    offset in order; TERNARY neurons ignore it (phase 0), ``LIFReset`` keeps it. Synapses add one step;
+    offset in order; ``LIFReset`` groups (CUBA, the neuron-less integrator) keep it as their phase; TERNARY
+    groups restart with the sample and groups that never restart (SDNN, RF) follow the run: phase 0. Synapses add one step;
     an ``input`` neuron (no synapse) is fed one step late, as :func:`lava_ternary.parity.run_lava` does,
     so that it lines up with slayer's ``delay_shift`` too.
     """
     phases, lags = [], []
     producer, position = 0, 0
     for layer in layers:
-        if layer.neuron is None:  # a reshape (flatten): the producer's window
+        if layer.neuron is None or not layer.neuron.hop:  # a reshape or a readout: the producer's window
             phases.append(producer)
             lags.append(0)
             continue
-        phase = 0 if layer.neuron.restart else position
+        phase = position if layer.neuron.staggered else 0
         lags.append(producer + 1 - phase)
         phases.append(phase)
         producer = phase

@@ -24,7 +24,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from lava_ternary import fixed
-from lava_ternary.sim.core import _netx_utils, floor_shift, signed_wrap
+from lava_ternary.sim.layers import _netx_utils
+from lava_ternary.sim.synapse import floor_shift, signed_wrap
 
 #: netx ``Network(spike_exp=...)`` default: fractional bits of a graded SDNN message.
 SPIKE_EXP = 6

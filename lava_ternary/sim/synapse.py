@@ -117,12 +117,21 @@ def synapse(layer: "SimLayer", m: np.ndarray) -> np.ndarray:
     return np.moveaxis(a.reshape(m.shape[:2] + tuple(layer.out_shape)), 0, -1)
 
 
+def lagged(a: np.ndarray, lag: int) -> np.ndarray:
+    """``out[s] = a[s - lag]`` along the first (time) axis, zero where ``s - lag`` falls outside; ``lag`` may be < 0."""
+    out = np.zeros_like(a)
+    n = a.shape[0]
+    if 0 <= lag < n:
+        out[lag:] = a[:n - lag]
+    elif -n < lag < 0:
+        out[:n + lag] = a[-lag:]
+    return out
+
+
 def shifted(acc: np.ndarray, shift: int, discard: int) -> np.ndarray:
     """int64 ``out[t] = acc[t - shift]`` (time-major), zero where ``t - shift < 0`` or ``t <= discard``."""
-    out = np.zeros(acc.shape, np.int64)
-    start = max(shift, discard + 1)
-    if start < acc.shape[0]:
-        out[start:] = acc[start - shift:acc.shape[0] - shift]
+    out = lagged(np.asarray(acc, np.int64), shift)
+    out[:discard + 1] = 0
     return out
 
 
