@@ -61,7 +61,7 @@ def conv2d(layer: "SimLayer", frames: np.ndarray, weight: np.ndarray) -> np.ndar
 
 def dense_sums(layer: "SimLayer", m: np.ndarray, in_max: float) -> Tuple[np.ndarray, float]:
     """Exact ``W @ m`` sums ``[K, B, N]`` of time-major messages ``m`` (``[K, B, *in_shape]``) and their bound."""
-    lead, size = m.shape[:2], layer.num_neurons
+    lead, size = m.shape[:2], int(np.prod(layer.out_shape))
     bound = layer.weight_bound * in_max
     dtype = exact_dtype(bound)
     if dtype is np.int64:
@@ -74,7 +74,7 @@ def dense_sums(layer: "SimLayer", m: np.ndarray, in_max: float) -> Tuple[np.ndar
 
 def conv_sums(layer: "SimLayer", m: np.ndarray, in_max: float) -> Tuple[np.ndarray, float]:
     """Exact convolution sums ``[K, B, N]`` of ``m`` (small layers multiply by their unrolled matrix) and their bound."""
-    lead, size = m.shape[:2], layer.num_neurons
+    lead, size = m.shape[:2], int(np.prod(layer.out_shape))
     bound = layer.weight_bound * in_max
     dtype = exact_dtype(bound)
     if dtype is np.int64:
