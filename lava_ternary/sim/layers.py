@@ -214,20 +214,13 @@ def lava_dense_weights(weight: np.ndarray) -> Tuple[np.ndarray, int]:
     """The weights and exponent Lava's ``Dense`` computes with, from the file's weight mantissas.
 
     netx's loader passes the file weights through ``optimize_weight_bits`` (scale up, choose bits and
-    exponent); Lava's ``Dense`` model then clips and truncates them. Both are lava functions, called here
-    so that the simulator sees the very same integers.
+    exponent); Lava's ``Dense`` model then clips and truncates them (:func:`lava_ternary.sim.stock.lava_weights`,
+    which calls lava's own functions, so that the simulator sees the very same integers).
     """
-    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+    from lava_ternary.sim.stock import lava_weights
 
-    optimize_weight_bits = _netx_utils().optimize_weight_bits
-    weight = np.asarray(weight, dtype=np.int64)
-    if not weight.any():
-        return np.zeros_like(weight), 0
-    opt, num_bits, exp, _ = optimize_weight_bits(weight.astype(np.float64))
-    opt = np.asarray(opt).astype(np.int64)
-    mode = determine_sign_mode(opt)
-    opt = truncate_weights(clip_weights(opt, mode, num_bits=8), mode, int(num_bits))
-    return np.asarray(opt, dtype=np.int64), int(exp)
+    (weight,), exp, _ = lava_weights(np.asarray(weight))
+    return weight, exp
 
 
 def lava_sparse_weights(weight: np.ndarray) -> np.ndarray:
