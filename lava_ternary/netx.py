@@ -52,9 +52,9 @@ def check_ranges(spec: NetSpec) -> None:
     """Raise :class:`RangeError` for what a Loihi 2 neuron cannot hold without wrapping.
 
     Checks, per TERNARY layer after the first weighted one: the worst-case synaptic input of one
-    step, ``max_row sum |W| << 6``, must stay inside the 24-bit current (ternary inputs are at most
-    1 in magnitude), and bias mantissas must fit 13 bits signed. Threshold, decay and weight ranges
-    are checked by the reader itself.
+    step, ``max_row sum |W| << 6`` (``|W| + |W_rec|`` for a recurrent layer), must stay inside the
+    24-bit current (ternary inputs are at most 1 in magnitude), and bias mantissas must fit 13 bits
+    signed. Threshold, decay and weight ranges are checked by the reader itself.
     """
     seen_weighted = False
     for layer in spec:
@@ -65,7 +65,10 @@ def check_ranges(spec: NetSpec) -> None:
                              f"13-bit range (|bias| <= 4095)")
         if seen_weighted and layer.is_ternary:
             weight = np.abs(layer.weight.astype(np.int64)) << max(layer.weight_exp, 0)
-            worst = int(weight.reshape(weight.shape[0], -1).sum(axis=1).max()) if weight.size else 0
+            rows = weight.reshape(weight.shape[0], -1).sum(axis=1)
+            if layer.weight_rec is not None:  # the fed-back ternary spikes add to the same neurons
+                rows = rows + (np.abs(layer.weight_rec.astype(np.int64)) << max(layer.weight_exp, 0)).sum(axis=1)
+            worst = int(rows.max()) if weight.size else 0
             if layer.type in ("conv", "pool", "concat"):
                 worst = int(weight.sum(axis=(1, 2, 3)).max())
             if layer.shortcut_weight is not None:  # both synapse groups feed the same neurons
@@ -156,8 +159,9 @@ def _check_raw_ranges(path: os.PathLike) -> None:
                 if np.any(vth < 1) or np.any(vth > fixed.MAX_VTH_MANT):
                     raise RangeError(f"layer {name}: threshold mantissa vThMant={vth.tolist()} outside "
                                      f"1..{fixed.MAX_VTH_MANT} (threshold x64 must fit 17 bits)")
-            if "weight" in group and isinstance(group["weight"], h5py.Dataset):
-                weight = np.asarray(group["weight"][()])
-                if weight.size and (weight.min() < -256 or weight.max() > 254):
-                    raise RangeError(f"layer {name}: weight mantissas in [{weight.min():g}, {weight.max():g}] "
-                                     f"exceed the 8-bit range [-256, 254]")
+            for key in ("weight", "weight_rec"):
+                if key in group and isinstance(group[key], h5py.Dataset):
+                    weight = np.asarray(group[key][()])
+                    if weight.size and (weight.min() < -256 or weight.max() > 254):
+                        raise RangeError(f"layer {name}: {key} mantissas in [{weight.min():g}, {weight.max():g}] "
+                                         f"exceed the 8-bit range [-256, 254]")

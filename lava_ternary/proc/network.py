@@ -23,6 +23,7 @@ from lava.lib.dl.netx import hdf5 as netx_hdf5
 from lava.proc.sparse.process import DelaySparse
 from scipy.sparse import csr_matrix
 from lava.lib.dl.netx.blocks.models import AbstractPyBlockModel
+from lava.lib.dl.netx.blocks.process import RecurrentDense
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE
 from lava.magma.core.decorator import implements
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
@@ -252,6 +253,9 @@ class Network(netx_hdf5.Network):
             netx_hdf5.optimize_weight_bits = _STOCK_OPTIMIZE
         if not layers:
             raise NetxFormatError(self.filename, None, "layer", "no Lava layer to build (only input/flatten layers)")
+        for block in layers:  # lava-dl #372: the recurrent synapse carries the layer's own spikes, not its input's
+            if isinstance(block, RecurrentDense):
+                block.synapse_rec.num_message_bits.init = block.output_message_bits
         self._connect_shortcuts(layers, limit)
         return layers
 
