@@ -100,7 +100,8 @@ def _info(args: argparse.Namespace) -> int:
         spec = read_network(args.net, args.input_shape)
         print(network_table(spec))
         neurons = sum(layer.size for layer in spec if layer.neuron is not None)
-        synapses = sum(int(layer.weight.size) + (0 if layer.shortcut_weight is None else int(layer.shortcut_weight.size))
+        synapses = sum(int(layer.weight.size) + sum(int(extra.size) for extra in (layer.shortcut_weight, layer.weight_rec)
+                                                    if extra is not None)
                        for layer in spec if layer.weight is not None)
         print(f"{len(spec)} layers, {neurons} neurons, {synapses} stored weights, input {spec.input_shape}, "
               f"output {spec.output_shape}")

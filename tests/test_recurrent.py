@@ -13,7 +13,7 @@ import torch
 
 import lava_ternary  # noqa: F401
 from lava_ternary import block as tblock
-from lava_ternary import fixed, parity
+from lava_ternary import cli, fixed, parity
 from lava_ternary.fold import folded_weight
 from lava_ternary.netfile import read_network
 from lava_ternary.netx import Network, export_hdf5
@@ -129,7 +129,7 @@ def test_conventions_and_refusals():
         blk(torch.ones(2, 6, 1, 1, 3))
 
 
-def test_dense_rec_export_has_dense_keys_and_the_recurrent_weights(tmp_path):
+def test_dense_rec_export_has_dense_keys_and_the_recurrent_weights(tmp_path, capsys):
     torch.manual_seed(2)
     dense = tblock.Dense(PARAMS, 6, 4, bias=True)
     rec = tblock.Recurrent(PARAMS, 4, 3, bias=True, input_amplitude="layer", weight_scale=2)
@@ -145,6 +145,8 @@ def test_dense_rec_export_has_dense_keys_and_the_recurrent_weights(tmp_path):
     spec = read_network(path)
     assert spec.layers[1].type == "dense_rec" and spec.layers[1].weight_rec.shape == (3, 3)
     assert np.any(spec.layers[1].weight_rec)
+    assert cli.main(["info", str(path)]) == 0
+    assert "2 layers, 7 neurons, 45 stored weights" in capsys.readouterr().out  # 6*4 + 4*3 + 3*3
 
 
 def events(samples: int, steps: int, channels: int, seed: int, signed: bool = True) -> torch.Tensor:
