@@ -169,6 +169,10 @@ class AbstractTernary(torch.nn.Module):
         if self.input_amplitude is not None:
             weight = fold_amplitude(weight, self.input_amplitude.clamp(min=AMPLITUDE_MIN),
                                     getattr(self.synapse, "groups", 1))
+        return self._quantize(weight, descale)
+
+    def _quantize(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+        """The block's quantiser (8-bit by default; none with ``pre_hook_fx=None``); ``descale`` gives mantissas."""
         if self._quantizer is None:
             return weight * W_SCALE if descale else weight
         return self._quantizer(weight, descale=descale)
@@ -482,7 +486,7 @@ class Recurrent(AbstractTernary, base.AbstractRecurrent):
         out = self.synapse_params["out_neurons"]
         self._attach_synapse(synapse.Dense(**self.synapse_params), out, kwargs, name="input_synapse")
         self.recurrent_synapse = synapse.Dense(**self.recurrent_params)
-        self.recurrent_synapse.pre_hook_fx = self._recurrent_hook
+        self.recurrent_synapse.pre_hook_fx = self._quantize  # its spikes are this block's own b: no amplitude
         self.recurrent_synapse.weight.requires_grad_(self.requires_grad)
         del self.recurrent_params
         self.neuron.set_shape((out,))
@@ -491,12 +495,6 @@ class Recurrent(AbstractTernary, base.AbstractRecurrent):
     def synapse(self) -> torch.nn.Module:
         """The input synapse (what the weighted blocks' folding, bias and export read as ``synapse``)."""
         return self.input_synapse
-
-    def _recurrent_hook(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-        """Recurrent-synapse pre-hook: quantise only (its spikes come from this block, with no amplitude)."""
-        if self._quantizer is None:
-            return weight * W_SCALE if descale else weight
-        return self._quantizer(weight, descale=descale)
 
     def recurrent_weight(self) -> torch.Tensor:
         """The quantised recurrent weight ``(out, out)`` the forward uses (slayer float units)."""
