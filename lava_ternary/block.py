@@ -1,4 +1,4 @@
-"""slayer-style blocks of Ternary neurons: Input, Dense, Conv, Pool, Flatten, Average, Affine.
+"""slayer-style blocks of Ternary neurons: Input, Dense, Recurrent, Conv, Pool, Flatten, Average, Affine.
 
 They compose slayer's abstract blocks (``slayer.block.base``) with the :class:`AbstractTernary`
 mixin, as ``slayer.block.cuba`` does with ``AbstractCuba``, and keep its constructor conventions
@@ -32,11 +32,11 @@ from lava.lib.dl.slayer.synapse import layer as synapse
 from lava.lib.dl.slayer.utils import quantize
 
 from lava_ternary import fixed
-from lava_ternary.fold import fold_amplitude, folded_weight
+from lava_ternary.fold import current_weight, fold_amplitude, folded_weight
 from lava_ternary.neuron import AMPLITUDE_MIN, AMPLITUDE_SHAPES, MAX_BIAS_MANT, W_SCALE, Ternary
 
-__all__ = ["AbstractTernary", "Input", "Dense", "Conv", "Pool", "Flatten", "Average", "Affine", "event_rate",
-           "propagate_shapes"]
+__all__ = ["AbstractTernary", "Input", "Dense", "Recurrent", "Conv", "Pool", "Flatten", "Average", "Affine",
+           "event_rate", "propagate_shapes"]
 
 MAX_DELAY = 62
 
@@ -76,6 +76,15 @@ def _shape_or_raise(shape: Optional[Sequence[int]], block: torch.nn.Module) -> n
         raise ValueError(f"{type(block).__name__}: shape unknown; pass input_shape=(C, H, W), call "
                          f"lava_ternary.block.propagate_shapes(blocks), or run one forward pass")
     return np.array(shape, dtype=np.int64)
+
+
+def _integer_mantissas(block: torch.nn.Module, weight: torch.Tensor) -> np.ndarray:
+    """``weight * 64`` as float32, checked to be integers (export needs a quantising pre_hook_fx)."""
+    weight = (weight.detach() * W_SCALE).cpu().numpy()
+    if not np.array_equal(weight, np.round(weight)):
+        raise ValueError(f"{type(block).__name__}: weights are not integer mantissas; "
+                         f"export needs a quantising pre_hook_fx")
+    return weight.astype(np.float32)
 
 
 class _IntegerDelay(torch.autograd.Function):
@@ -160,13 +169,19 @@ class AbstractTernary(torch.nn.Module):
         if self.input_amplitude is not None:
             weight = fold_amplitude(weight, self.input_amplitude.clamp(min=AMPLITUDE_MIN),
                                     getattr(self.synapse, "groups", 1))
+        return self._quantize(weight, descale)
+
+    def _quantize(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+        """The block's quantiser (8-bit by default; none with ``pre_hook_fx=None``); ``descale`` gives mantissas."""
         if self._quantizer is None:
             return weight * W_SCALE if descale else weight
         return self._quantizer(weight, descale=descale)
 
-    def _attach_synapse(self, syn: torch.nn.Module, channels: Optional[int], kwargs: Dict[str, Any]) -> None:
-        """Install the synapse with the folding pre-hook, the input amplitude, the bias and the channel count."""
-        self.synapse = syn
+    def _attach_synapse(self, syn: torch.nn.Module, channels: Optional[int], kwargs: Dict[str, Any],
+                        name: str = "synapse") -> None:
+        """Install the synapse (as ``name``) with the folding pre-hook, the input amplitude, the bias and the
+        channel count."""
+        setattr(self, name, syn)
         self._quantizer = kwargs["pre_hook_fx"] if self._custom_hook else self.neuron.quantize_8bit
         syn.pre_hook_fx = self._weight_hook
         self._attach_amplitude()
@@ -250,11 +265,7 @@ class AbstractTernary(torch.nn.Module):
 
     def _mantissas(self) -> np.ndarray:
         """Folded integer weight mantissas (``folded_weight * 64``), checked to be integers."""
-        weight = (folded_weight(self).detach() * W_SCALE).cpu().numpy()
-        if not np.array_equal(weight, np.round(weight)):
-            raise ValueError(f"{type(self).__name__}: weights are not integer mantissas; "
-                             f"export needs a quantising pre_hook_fx")
-        return weight.astype(np.float32)
+        return _integer_mantissas(self, folded_weight(self))
 
     def _write_common(self, handle: h5py.Group) -> None:
         """Bias mantissas, axonal delays and the neuron group."""
@@ -349,9 +360,10 @@ class Dense(AbstractTernary, base.AbstractDense):
         self._write_common(handle)
 
 
-def _write_dense(handle: h5py.Group, blk: "AbstractTernary") -> None:
-    """Write the keys of a netx ``dense`` layer: type, shape, feature counts and the folded ``(out, in)`` weight."""
-    _write_type(handle, "dense")
+def _write_dense(handle: h5py.Group, blk: "AbstractTernary", kind: str = "dense") -> None:
+    """Write the keys of a netx ``dense`` (or ``dense_rec``) layer: type, shape, feature counts and the folded
+    ``(out, in)`` weight."""
+    _write_type(handle, kind)
     handle.create_dataset("shape", data=_shape_or_raise(blk.neuron.shape, blk))
     handle.create_dataset("inFeatures", data=blk.synapse.in_channels)
     handle.create_dataset("outFeatures", data=blk.synapse.out_channels)
@@ -441,6 +453,70 @@ class Affine(AbstractTernary, base.AbstractAffine):
                 self.quantized_bias().detach().cpu().numpy() * W_SCALE).astype(np.int64))
         if self.dynamics:
             _write_neuron(handle, self.neuron, {"vThMant": fixed.MAX_VTH_MANT})
+
+
+class Recurrent(AbstractTernary, base.AbstractRecurrent):
+    """Recurrent dense block of Ternary neurons: ``b[t] = f(W s_in[t] + R b[t-1])``; 8-bit quantisation ready.
+
+    slayer's ``cuba.Recurrent`` conventions (``neuron_params, in_neurons, out_neurons``, ``weight_scale``,
+    ``weight_norm``, ``pre_hook_fx``, ``requires_grad`` for the recurrent weights, ``delay_shift``,
+    ``count_log``; submodules ``input_synapse`` and ``recurrent_synapse``; exported as netx ``dense_rec``),
+    with the weighted blocks' ``bias=True`` (per neuron, on the voltage) and ``input_amplitude`` (folded
+    into ``W`` only: the recurrent synapse receives this block's own plain ``b`` and ``R`` carries its scale).
+    The fed-back spike reaches the neurons one step after it was sent, exactly as through Lava's recurrent
+    synapse (:meth:`lava_ternary.neuron.Ternary.recurrent`). Unlike slayer's block, no state persists
+    between calls: every sample starts from ``u = 0, v = v_init`` with no spike fed back, as the deployed
+    network restarts every ``reset_interval``. Input ``(N, in_neurons, T)`` (put a Flatten before it).
+    """
+
+    _delay_refusal = ("netx's recurrent block applies the input synapse's delays to the recurrent synapse "
+                      "too; use delay=True on a Dense block instead")
+
+    def __init__(self, *args, **kwargs):
+        if args:
+            args = (dict(args[0]),) + args[1:]  # slayer's base writes persistent_state into the dict it gets
+        elif "neuron_params" in kwargs:
+            kwargs["neuron_params"] = dict(kwargs["neuron_params"])
+        super().__init__(*args, **kwargs)
+        self.neuron.persistent_state = self.persistent_state = False
+        del self.spike_state
+        if self.neuron.norm is not None:
+            raise ValueError("Recurrent: neuron norm is not supported (it cannot be deployed, and a one-step norm "
+                             "inside the recurrence is not the layer's norm)")
+        out = self.synapse_params["out_neurons"]
+        self._attach_synapse(synapse.Dense(**self.synapse_params), out, kwargs, name="input_synapse")
+        self.recurrent_synapse = synapse.Dense(**self.recurrent_params)
+        self.recurrent_synapse.pre_hook_fx = self._quantize  # its spikes are this block's own b: no amplitude
+        self.recurrent_synapse.weight.requires_grad_(self.requires_grad)
+        del self.recurrent_params
+        self.neuron.set_shape((out,))
+
+    @property
+    def synapse(self) -> torch.nn.Module:
+        """The input synapse (what the weighted blocks' folding, bias and export read as ``synapse``)."""
+        return self.input_synapse
+
+    def recurrent_weight(self) -> torch.Tensor:
+        """The quantised recurrent weight ``(out, out)`` the forward uses (slayer float units)."""
+        syn = self.recurrent_synapse
+        weight = syn.pre_hook_fx(current_weight(syn))
+        return weight.reshape(weight.shape[:2])
+
+    def forward(self, x: torch.Tensor):
+        """Folded input synapse, the recurrent Ternary dynamics, step delay; ``count_log`` counts all spikes."""
+        if x.dim() != 3:
+            raise ValueError(f"Recurrent: input must be (batch, {self.input_synapse.in_channels}, time); got shape "
+                             f"{tuple(x.shape)} (put a Flatten before it)")
+        out = self.neuron.recurrent(self.synapse(x), self.recurrent_weight(), self.quantized_bias())
+        if self.delay_shift:
+            out = base.step_delay(self, out)
+        return (out, event_rate(out)) if self.count_log else out
+
+    def export_hdf5(self, handle: h5py.Group) -> None:
+        """Write the netx ``dense_rec`` layer group: Dense's keys plus ``weight_rec`` ``(out, out)``."""
+        _write_dense(handle, self, "dense_rec")
+        handle.create_dataset("weight_rec", data=_integer_mantissas(self, self.recurrent_weight()))
+        self._write_common(handle)
 
 
 class Flatten(_ShapeState, base.AbstractFlatten):

@@ -1,8 +1,8 @@
 """The ``lava-ternary`` subcommands: thin wrappers over the scripts' ``main(argv)`` and the library.
 
 :func:`register` adds the scripts of :data:`SCRIPTS` (``train``, ``convert``, ``export``, ``run``,
-``evaluate``, ``report``, ``loihi``, ``demo``) and ``info`` to an ``argparse`` subparsers object. The
-script wrappers pass every argument after the subcommand to the script (so ``lava-ternary train --help``
+``evaluate``, ``simulate``, ``report``, ``loihi``, ``demo``, ``verify``) and ``info`` to an ``argparse``
+subparsers object. The script wrappers pass every argument after the subcommand to the script (so ``lava-ternary train --help``
 is the script's own help). Every argument is checked (:mod:`lava_ternary.cliargs`) before torch, lava or
 numba load: a script module imports only light modules at the top, or :data:`PARSERS` names a light
 module whose ``build_parser(subcommand)`` checks the arguments first. Bad input
@@ -28,6 +28,8 @@ SCRIPTS = {
     "export": ("deploy.export_netx", "export a checkpoint to a netx HDF5 file"),
     "run": ("deploy.run_lava", "run a netx file on the Lava CPU simulator (fixed_pt)"),
     "evaluate": ("deploy.evaluate", "test-set accuracy of a netx file with the fast bit-exact simulator"),
+    "simulate": ("deploy.simulate", "every layer's output of a netx file on an integer input (.npy -> .npz), "
+                                    "with the fast bit-exact simulator"),
     "report": ("deploy.report", "per-layer spikes, operations, energy and Loihi 2 fit of a netx file"),
     "loihi": ("deploy.run_loihi", "run a netx file on Loihi 2 (needs Intel's Loihi extension and a board)"),
     "demo": ("deploy.main_job", "the main job end to end on digits: train, export, Lava run, parity, report"),
@@ -98,8 +100,7 @@ def _info(args: argparse.Namespace) -> int:
         spec = read_network(args.net, args.input_shape)
         print(network_table(spec))
         neurons = sum(layer.size for layer in spec if layer.neuron is not None)
-        synapses = sum(int(layer.weight.size) + (0 if layer.shortcut_weight is None else int(layer.shortcut_weight.size))
-                       for layer in spec if layer.weight is not None)
+        synapses = sum(layer.stored_weights for layer in spec)
         print(f"{len(spec)} layers, {neurons} neurons, {synapses} stored weights, input {spec.input_shape}, "
               f"output {spec.output_shape}")
         return 0

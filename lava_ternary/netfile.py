@@ -175,6 +175,12 @@ class LayerSpec:
         return int(np.prod(self.shape))
 
     @property
+    def stored_weights(self) -> int:
+        """Weight mantissas the layer stores, over all its synapse groups (main, recurrent, imaginary, shortcut)."""
+        return sum(int(w.size) for w in (self.weight, self.weight_rec, self.weight_imag, self.shortcut_weight)
+                   if w is not None)
+
+    @property
     def kind(self) -> LayerKind:
         """The layer's kind (:mod:`lava_ternary.kinds`): its keys, Lava build, synapse and counts."""
         return kinds.get(self.type)

@@ -52,9 +52,10 @@ def check_ranges(spec: NetSpec) -> None:
     """Raise :class:`RangeError` for what a Loihi 2 neuron cannot hold without wrapping.
 
     Checks, per TERNARY layer after the first weighted one: the worst-case synaptic input of one
-    step, ``max_row sum |W| << 6``, must stay inside the 24-bit current (ternary inputs are at most
-    1 in magnitude), and bias mantissas must fit 13 bits signed. Threshold, decay and weight ranges
-    are checked by the reader itself.
+    step, ``max_row sum |W| << 6`` over every synapse group into the neuron (``|W| + |W_rec|`` for a
+    recurrent layer, plus the shortcut of a graph layer: ``LayerKind.worst_input``), must stay inside the
+    24-bit current (ternary inputs are at most 1 in magnitude), and bias mantissas must fit 13 bits
+    signed. Threshold, decay and weight ranges are checked by the reader itself.
     """
     seen_weighted = False
     for layer in spec:
@@ -151,8 +152,9 @@ def _check_raw_ranges(path: os.PathLike) -> None:
                 if np.any(vth < 1) or np.any(vth > fixed.MAX_VTH_MANT):
                     raise RangeError(f"layer {name}: threshold mantissa vThMant={vth.tolist()} outside "
                                      f"1..{fixed.MAX_VTH_MANT} (threshold x64 must fit 17 bits)")
-            if "weight" in group and isinstance(group["weight"], h5py.Dataset):
-                weight = np.asarray(group["weight"][()])
-                if weight.size and (weight.min() < -256 or weight.max() > 254):
-                    raise RangeError(f"layer {name}: weight mantissas in [{weight.min():g}, {weight.max():g}] "
-                                     f"exceed the 8-bit range [-256, 254]")
+            for key in ("weight", "weight_rec"):
+                if key in group and isinstance(group[key], h5py.Dataset):
+                    weight = np.asarray(group[key][()])
+                    if weight.size and (weight.min() < -256 or weight.max() > 254):
+                        raise RangeError(f"layer {name}: {key} mantissas in [{weight.min():g}, {weight.max():g}] "
+                                         f"exceed the 8-bit range [-256, 254]")

@@ -124,6 +124,21 @@ def _current_loop(drive: torch.Tensor, scale: torch.Tensor, u: torch.Tensor, wra
     return out
 
 
+def _leaky_backward(grad_output: torch.Tensor, output: torch.Tensor, decay: torch.Tensor, state: torch.Tensor,
+                    state_grad: bool):
+    """slayer's leaky-integrator backward; with ``state_grad`` also through the initial state.
+
+    The state is the record's step -1: ``y[0] = (1 - decay) state + x[0]`` gives it the gradient
+    ``(1 - decay) dL/dx[0]`` and adds ``dL/dx[0] * state`` to the decay's, as for every later step.
+    Returns ``(grad_input, grad_decay, grad_state or None)``.
+    """
+    if not state_grad:
+        return _li_dynamics_bwd(grad_output, output, decay) + (None,)
+    grad, grad_decay = _li_dynamics_bwd(torch.nn.functional.pad(grad_output, (1, 0)),
+                                        torch.cat([state.to(output.dtype).unsqueeze(-1), output], dim=-1), decay)
+    return grad[..., 1:], grad_decay, grad[..., 0]
+
+
 class _CurrentDynamics(torch.autograd.Function):
     """Current ``u[t] = (1 - current_decay) u[t-1] + x[t]`` with Loihi rounding and 24-bit wrap."""
 
@@ -137,14 +152,15 @@ class _CurrentDynamics(torch.autograd.Function):
         if high > fixed.MAX_STATE or low <= -fixed.MAX_STATE:
             out = _current_loop(drive, scale, u0, wrap=True)  # rare: redo with Lava's 24-bit wrap
         output = _to_float(out, input.dtype)
-        ctx.save_for_backward(output, decay)
+        ctx.save_for_backward(output, decay, state)
         return output
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        output, decay = ctx.saved_tensors
-        grad_input, grad_decay = _li_dynamics_bwd(grad_output, output, decay)
-        return grad_input, grad_decay.reshape(decay.shape), None
+        output, decay, state = ctx.saved_tensors
+        grad_input, grad_decay, grad_state = _leaky_backward(grad_output, output, decay, state,
+                                                             ctx.needs_input_grad[2])
+        return grad_input, grad_decay.reshape(decay.shape), grad_state
 
 
 class _VoltageDynamics(torch.autograd.Function):
@@ -180,17 +196,18 @@ class _VoltageDynamics(torch.autograd.Function):
                 v.masked_fill_(v.abs() > vth_eff, 0)
         output = _to_float(out, current.dtype)
         ctx.has_bias = bias is not None
-        ctx.save_for_backward(output, decay)
+        ctx.save_for_backward(output, decay, state)
         return output
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        output, decay = ctx.saved_tensors
-        grad_current, grad_decay = _li_dynamics_bwd(grad_output, output, decay)
+        output, decay, state = ctx.saved_tensors
+        grad_current, grad_decay, grad_state = _leaky_backward(grad_output, output, decay, state,
+                                                               ctx.needs_input_grad[2])
         grad_bias = None
         if ctx.has_bias and ctx.needs_input_grad[3]:
             grad_bias = grad_current.transpose(0, 1).reshape(grad_current.shape[1], -1).sum(dim=1)
-        return grad_current, grad_decay.reshape(decay.shape), None, grad_bias, None, None, None, None
+        return grad_current, grad_decay.reshape(decay.shape), grad_state, grad_bias, None, None, None, None
 
 
 class _TernarySpike(torch.autograd.Function):
@@ -483,3 +500,50 @@ class Ternary(cuba.Neuron):
         """Spikes ``b`` of shape ``input.shape`` for synaptic input ``(N, C, ..., T)``."""
         _, voltage = self.dynamics(input, bias)
         return self.spike(voltage)
+
+    def recurrent(self, input: torch.Tensor, weight: torch.Tensor,
+                  bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Spikes ``b`` of a recurrent layer: step ``t`` integrates ``input[t] + weight @ b[t-1]`` (``b[-1] = 0``).
+
+        The fed-back spikes arrive one step late, as through Lava's recurrent synapse (its ``a_buff``).
+        Every step is a one-step call of the same integer dynamics as :meth:`forward`, so the spikes are
+        those of Lava's ``fixed_pt`` model; the gradient flows back through time (through ``u``, ``v``
+        and the fed-back spikes) and into ``weight``; the reset is straight-through, as in :meth:`forward`.
+
+        Parameters
+        ----------
+        input : torch.Tensor
+            Synaptic input ``(N, C, T)`` in slayer units (``W @ s`` of the layer's input synapse).
+        weight : torch.Tensor
+            Recurrent weights ``(C, C)`` in slayer units (multiples of 1/64 for bit-exactness).
+        bias : torch.Tensor, optional
+            Per-neuron bias ``(C,)`` added to the voltage every step (a multiple of 1/64).
+        """
+        if input.dim() != 3:
+            raise ValueError(f"input must be (batch, neurons, time) for a recurrent layer; got shape "
+                             f"{tuple(input.shape)}")
+        if self.shape is None:
+            self.set_shape(input.shape[1:-1])
+        elif input.shape[1:-1] != self.shape:
+            raise ValueError(f"input shape {tuple(input.shape)} does not match neuron shape {tuple(self.shape)}")
+        neurons = input.shape[1]
+        if tuple(weight.shape) != (neurons, neurons):
+            raise ValueError(f"recurrent weight must be ({neurons}, {neurons}); got {tuple(weight.shape)}")
+        if self.requires_grad:
+            self.clamp()
+        u, v = self._initial_state(input)
+        i_decay, v_decay = self._decay(self.current_decay, 2), self._decay(self.voltage_decay, 2)
+        soft, binary = self.reset == "soft", self.spike_mode == "binary"
+        feedback_t = weight.transpose(0, 1)
+        spikes = input.new_zeros(input.shape[:-1])
+        out = []
+        for t in range(input.shape[-1]):
+            drive = (input[..., t] + spikes @ feedback_t).unsqueeze(-1)
+            current = _CurrentDynamics.apply(drive, i_decay, u)
+            voltage = _VoltageDynamics.apply(current, v_decay, v, bias, self.v_th_eff, soft, binary, True)
+            out.append(self.spike(voltage))
+            u, pre = current[..., 0], voltage[..., 0]
+            settled = pre.detach()
+            v = pre + (self._reset(settled, self._spikes(settled)) - settled)  # the reset, straight-through
+            spikes = out[-1][..., 0]
+        return torch.cat(out, dim=-1) if out else input.new_zeros(input.shape)

@@ -143,6 +143,18 @@ class DenseRec(Dense):
         fields["weight_rec"] = weight_rec.reshape(out, out)
         return fields
 
+    def connect(self, network, layer, blocks) -> None:
+        """lava-dl #372: stock netx gives the recurrent synapse the layer's *input* message bits; a TERNARY layer's
+        own signed spikes need its own (2) bits, or a -1 fed back after a 0-bit input counts as +1. Stock neuron
+        groups keep stock netx's wiring (a stock file builds what stock netx builds)."""
+        if layer.is_ternary:
+            block = blocks[layer.index]
+            block.synapse_rec.num_message_bits.init = block.output_message_bits
+
+    def worst_input(self, layer) -> int:  # the fed-back spikes add to the same neurons
+        weight = np.abs(np.hstack([layer.weight, layer.weight_rec]).astype(np.int64)) << max(layer.weight_exp, 0)
+        return int(weight.sum(axis=1).max())
+
     def compile(self, spec, net, neuron):
         import dataclasses
 
