@@ -8,7 +8,8 @@ runs back to back with ``reset_interval=T``:
 * on stock Lava: lava-dl's :class:`lava.lib.dl.netx.hdf5.Network`, ``Loihi2SimCfg(select_tag='fixed_pt')``,
   every layer's messages recorded (and the voltage of a layer without a neuron group)
   (:func:`lava_ternary.sim.reference.run_lava`, ``network='stock'``);
-* on :class:`lava_ternary.netx.Network` too (unless ``--no-ours``): it must build the same network;
+* on :class:`lava_ternary.netx.Network` too (unless ``--no-ours``): it must build the same network
+  (column ``ours``: its mismatches against stock, or ``refused`` with the reader's message in the JSON);
 * on the simulator (:func:`lava_ternary.sim.compile_network` + :func:`lava_ternary.sim.simulate`, best of
   ``--repeats``), unless it refuses the file: the refusal is reported, not raised.
 
@@ -89,10 +90,14 @@ def bench(name: str, folder: Path, *, quick: bool, ours: bool, repeats: int) -> 
                    "run_s": stock.run_s, "steady_s": lava_s, "samples_per_s": samples / lava_s,
                    "layer_index": stock.layer_index}
     if ours:
-        mine = run_lava(path, x, input_message_bits=bits, layers=layers, network="ours", voltage=True)
-        matches = compare(mine, stock)
-        out["ours_vs_stock"] = {"mismatches": _total(matches), "layers": _layers(matches),
-                                "run_s": mine.run_s}
+        try:
+            mine = run_lava(path, x, input_message_bits=bits, layers=layers, network="ours", voltage=True)
+        except NetxFormatError as error:
+            out["ours_vs_stock"] = {"refused": str(error)}
+        else:
+            matches = compare(mine, stock)
+            out["ours_vs_stock"] = {"mismatches": _total(matches), "layers": _layers(matches),
+                                    "run_s": mine.run_s}
     if "refused" in simulated:
         out["sim"] = {"status": "refused", "refusal": simulated["refused"]}
         return out
@@ -111,9 +116,10 @@ def _row(name: str, r: Dict[str, Any]) -> str:
     if "error" in r:
         return f"{name:15s} ERROR {r['error']}"
     lava, s = r["lava"], r["sim"]
-    ours = r.get("ours_vs_stock", {}).get("mismatches", "-")
+    ours = r.get("ours_vs_stock", {})
+    ours = "refused" if "refused" in ours else ours.get("mismatches", "-")
     head = (f"{name:15s} {r['samples']:3d}x{r['steps']:<3d} {'yes' if r['independent'].startswith('yes') else 'no ':3s} "
-            f"{lava['steady_s']:8.2f} {ours!s:>5s}")
+            f"{lava['steady_s']:8.2f} {ours!s:>7s}")
     if s["status"] == "refused":
         return f"{head}   refused: {s['refusal']}"
     per_layer = ",".join(str(m["mismatches"]) for m in s["layers"] if m["mismatches"] is not None)
@@ -136,7 +142,7 @@ def main(argv=None) -> int:
         parser.error(f"--files: unknown {unknown}; choose from {','.join(ZOO)}")
 
     results: Dict[str, Any] = {}
-    print(f"{'network':15s} {'N x T':7s} ind {'lava s':>8s} {'ours':>5s} {'sim s':>9s} {'ratio':>8s} "
+    print(f"{'network':15s} {'N x T':7s} ind {'lava s':>8s} {'ours':>7s} {'sim s':>9s} {'ratio':>8s} "
           f"{'+build':>7s}  sim vs stock Lava [mismatches per layer]")
     with tempfile.TemporaryDirectory() as folder:
         for name in names:

@@ -151,7 +151,8 @@ def compare(result: Any, lava: LavaRun) -> List[LayerMatch]:
     """Match a simulation (or another :class:`LavaRun`) against a Lava run, layer by layer (file index).
 
     A layer without a neuron group is compared with Lava's recorded voltage when the run recorded it
-    (``voltage=True``). A shape difference counts every entry as a mismatch.
+    (``voltage=True``). Shapes that differ only by singleton dimensions (a dense layer of shape ``(N, 1, 1)``)
+    are compared flattened; any other shape difference counts every entry as a mismatch.
     """
     ours, theirs = outputs(result), outputs(lava)
     matches = []
@@ -162,6 +163,9 @@ def compare(result: Any, lava: LavaRun) -> List[LayerMatch]:
                                       int(np.count_nonzero(side)), int(side.size)))
             continue
         (_, sim), (source, ref) = ours[index], theirs[index]
+        if sim.shape != ref.shape and sim.size == ref.size and sim.shape[0] == ref.shape[0]:
+            # a dense layer of shape (N, 1, 1) in the file is (N,) in Lava: same order once flattened
+            sim, ref = (a.reshape(a.shape[0], -1, a.shape[-1]) for a in (sim, ref))
         wrong = int(np.count_nonzero(sim.astype(np.int64) != ref)) if sim.shape == ref.shape else int(ref.size)
         matches.append(LayerMatch(index, source, wrong, int(np.count_nonzero(ref)), int(ref.size)))
     return matches
