@@ -191,7 +191,7 @@ _LIF = ("yes: every LIF layer is a LIFReset restarting u and v once per sample (
 ZOO: Dict[str, ZooFile] = {entry.name: entry for entry in [
     ZooFile("tiny", "tiny.net", tiny_input, (64, 16), (8, 8), (2, 6), _LIF),
     ZooFile("mnist", "mnist.net", mnist_input, (64, 16), (8, 8), (2, 6), _LIF),
-    ZooFile("pilotnet_lif", "gts/pilotnet_lif/network.net", pilotnet_lif_input, (32, 16), (4, 8), (2, 4), _LIF),
+    ZooFile("pilotnet_lif", "gts/pilotnet_lif/network.net", pilotnet_lif_input, (32, 16), (4, 8), (2, 2), _LIF),
     ZooFile("ntidigits", "gts/ntidigits/ntidigits.net", ntidigits_input, (32, 40), (8, 25), (3, 20),
             "no: its samples are windows of one spike stream; the axonal-delay buffers (up to 62 steps) carry "
             "a window's spikes into the next after LIFReset restarts u and v", input_message_bits=0),
