@@ -88,7 +88,9 @@ def bench(name: str, folder: Path, *, quick: bool, ours: bool, repeats: int) -> 
     lava_total = stock.build_s + stock.compile_s + stock.run_s
     out["lava"] = {"steps": stock.steps, "build_s": stock.build_s, "compile_s": stock.compile_s,
                    "run_s": stock.run_s, "steady_s": lava_s, "samples_per_s": samples / lava_s,
-                   "layer_index": stock.layer_index}
+                   "layer_index": stock.layer_index,
+                   "nonzero": [int(np.count_nonzero(values)) for values in stock.layers],
+                   "voltage_nonzero": {str(k): int(np.count_nonzero(v)) for k, v in stock.voltage.items()}}
     if ours:
         try:
             mine = run_lava(path, x, input_message_bits=bits, layers=layers, network="ours", voltage=True)
@@ -112,16 +114,22 @@ def bench(name: str, folder: Path, *, quick: bool, ours: bool, repeats: int) -> 
     return out
 
 
+def _independent(r: Dict[str, Any]) -> str:
+    """``yes``, ``no`` or ``~yes`` (independent but for one step) for the table."""
+    verdict = r["independent"].split(":")[0]
+    return {"yes": "yes", "no": "no"}.get(verdict, "~yes")
+
+
 def _row(name: str, r: Dict[str, Any]) -> str:
     if "error" in r:
         return f"{name:15s} ERROR {r['error']}"
     lava, s = r["lava"], r["sim"]
     ours = r.get("ours_vs_stock", {})
     ours = "refused" if "refused" in ours else ours.get("mismatches", "-")
-    head = (f"{name:15s} {r['samples']:3d}x{r['steps']:<3d} {'yes' if r['independent'].startswith('yes') else 'no ':3s} "
+    head = (f"{name:15s} {r['samples']:3d}x{r['steps']:<3d} {_independent(r):4s} "
             f"{lava['steady_s']:8.2f} {ours!s:>7s}")
     if s["status"] == "refused":
-        return f"{head}   refused: {s['refusal']}"
+        return f"{head}   refused: {s['refusal'].split(chr(39) + ', ', 1)[-1]}"  # without the file's path
     per_layer = ",".join(str(m["mismatches"]) for m in s["layers"] if m["mismatches"] is not None)
     return (f"{head} {s['run_s']:9.4f} {s['ratio']:7.1f}x {s['ratio_with_build']:6.1f}x  {s['status']} "
             f"[{per_layer}]")
@@ -142,7 +150,7 @@ def main(argv=None) -> int:
         parser.error(f"--files: unknown {unknown}; choose from {','.join(ZOO)}")
 
     results: Dict[str, Any] = {}
-    print(f"{'network':15s} {'N x T':7s} ind {'lava s':>8s} {'ours':>7s} {'sim s':>9s} {'ratio':>8s} "
+    print(f"{'network':15s} {'N x T':7s} ind  {'lava s':>8s} {'ours':>7s} {'sim s':>9s} {'ratio':>8s} "
           f"{'+build':>7s}  sim vs stock Lava [mismatches per layer]")
     with tempfile.TemporaryDirectory() as folder:
         for name in names:

@@ -186,8 +186,10 @@ class ZooFile:
         return default_message_bits(x) if self.input_message_bits is None else self.input_message_bits
 
 
-_LIF = ("yes: every LIF layer is a LIFReset restarting u and v once per sample (at netx's staggered "
-        "offset), and a sample's spikes have left a layer before it restarts")
+_LIF = ("yes but one step: every LIF layer is a LIFReset restarting u and v once per sample at netx's "
+        "staggered offset, so each integrates exactly its sample, except the input neuron: fed one step late "
+        "(parity.run_lava's alignment), its reset step integrates the previous sample's last a_in (with that "
+        "input 0, a sample's spikes in a batch equal its spikes alone)")
 ZOO: Dict[str, ZooFile] = {entry.name: entry for entry in [
     ZooFile("tiny", "tiny.net", tiny_input, (64, 16), (8, 8), (2, 6), _LIF),
     ZooFile("mnist", "mnist.net", mnist_input, (64, 16), (8, 8), (2, 6), _LIF),

@@ -70,8 +70,10 @@ def run_lava(path: Union[str, "os.PathLike[str]"], x: np.ndarray, *, input_messa
     path : str or path-like
         The netx file. An ``average`` readout and what follows it are left out (netx builds none).
     x : np.ndarray
-        Integer input; the rows run back to back, one ``reset_interval`` (``T`` steps) each. For a file
-        whose first layer is an ``input`` layer with a neuron, ``x`` is that neuron's ``a_in``.
+        Integer input; the rows run back to back, one ``reset_interval`` (``T`` steps) each (one row:
+        one stream). For a file whose first layer is an ``input`` layer with a neuron, ``x`` is that
+        neuron's ``a_in``, fed one step late (see :func:`lava_ternary.parity.run_lava`). Layers that
+        netx builds without a reset (SDNN, RF) carry their state from one row to the next.
     input_message_bits : int
         ``input_message_bits`` of the Lava ``Network`` (0: the input is cast to bool).
     layers, timing : optional
