@@ -96,7 +96,6 @@ def spike_input(channels: int, rate: float) -> Callable[[int, int], np.ndarray]:
 
 def write_recurrent(path: Path) -> Path:
     """lava-dl's recurrent example (``test_recurrent_netx_save_and_load``), exported by its own loop."""
-    import h5py
     import torch
     from lava.lib.dl import slayer
 
@@ -170,7 +169,7 @@ class ZooFile:
     test: Tuple[int, int]
     independent: str
     input_message_bits: Optional[int] = None
-    write: Callable[[Path], Path] = None
+    write: Optional[Callable[[Path], Path]] = None
 
     def file(self, folder: Path) -> Path:
         """The netx file: shipped with lava-dl, or written into ``folder`` (once)."""
