@@ -53,6 +53,8 @@ STOCK_NEURON_KEYS = {
            "cosDecay": (-fixed.DECAY_UNITY, fixed.DECAY_UNITY)},
 }
 STOCK_NEURON_KEYS["LOIHI"] = STOCK_NEURON_KEYS["CUBA"]
+#: Stock CUBA/LOIHI keys a dense layer may give per neuron (netx builds them into Lava's per-neuron Vars).
+PER_NEURON_KEYS = ("iDecay", "vDecay")
 #: Optional ``messageBits`` of any neuron (0: unary spikes).
 MESSAGE_BITS_RANGE = (0, 32)
 WEIGHT_MANT_RANGE = (-256, 254)
@@ -131,6 +133,8 @@ class LayerSpec:
         Conv groups (1 if absent).
     weight_rec : np.ndarray or None
         Recurrent weights of a ``dense_rec`` layer.
+    transform_weight : int or None
+        An ``input`` layer's ``weight`` (with its ``bias``: netx's ``Input.transform``, recorded, not applied).
     weight_imag : np.ndarray or None
         Imaginary part of a complex dense layer (``weight/imag``; ``weight`` then holds ``weight/real``), whose
         neuron group is an RF neuron.
@@ -163,6 +167,7 @@ class LayerSpec:
     groups: int = 1
     weight_rec: Optional[np.ndarray] = None
     weight_imag: Optional[np.ndarray] = None
+    transform_weight: Optional[int] = None
     neuron: Optional[NeuronSpec] = None
     inputs: Optional[Tuple[int, ...]] = None
     shortcut_weight: Optional[np.ndarray] = None
@@ -325,7 +330,10 @@ class _Reader:
             raise self.fail(layer, "neuron/type", f"unknown neuron type {ntype!r} (known: TERNARY, "
                                                   f"{', '.join(STOCK_NEURON_TYPES)}, RF variants)")
         for key, (lo, hi) in STOCK_NEURON_KEYS[kind].items():
-            params[key] = self.scalar(ngroup, key, layer, "neuron/", lo=lo, hi=hi)
+            if kind in ("CUBA", "LOIHI") and key in PER_NEURON_KEYS and len(shape) == 1:
+                params[key] = self._per_neuron(ngroup, key, layer, shape[0], lo, hi)
+            else:
+                params[key] = self.scalar(ngroup, key, layer, "neuron/", lo=lo, hi=hi)
         if "messageBits" in ngroup:
             params["messageBits"] = self.scalar(ngroup, "messageBits", layer, "neuron/", lo=MESSAGE_BITS_RANGE[0],
                                                 hi=MESSAGE_BITS_RANGE[1])
@@ -336,6 +344,14 @@ class _Reader:
                                                       f"{params['cosDecay']} make a growing oscillation "
                                                       f"(sin^2 + cos^2 must be <= {fixed.DECAY_UNITY}^2)")
         return NeuronSpec(ntype, params)
+
+    def _per_neuron(self, ngroup: RawLayer, key: str, layer: int, size: int, lo: int, hi: int) -> Any:
+        """One value, or one per neuron (slayer's ``shared_param=False`` writes a CUBA dense layer's decays so)."""
+        value = self.ints(ngroup, key, layer, "neuron/", ndim=(0, 1), lo=lo, hi=hi)
+        if value.size not in (1, size):
+            raise self.fail(layer, f"neuron/{key}", f"expected one value or {size} (one per neuron), found "
+                                                    f"{value.size}")
+        return int(value.reshape(-1)[0]) if value.size == 1 else value
 
     def _ternary(self, ngroup: RawLayer, params: Dict[str, Any], layer: int, shape: Tuple[int, ...]) -> None:
         for key, (lo, hi) in TERNARY_INT_KEYS.items():

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -48,6 +48,9 @@ class LavaRun:
         Wall time to run the remaining ``steps - 1`` steps.
     steps : int
         Number of simulated steps (``N * T``, plus the zero steps that complete shifted windows).
+    voltage : dict of int to np.ndarray
+        With ``voltage=True``: per file index of a layer without a neuron group (netx builds netx's
+        default integrator there), its voltage ``v`` at the end of every step, cut like ``layers``.
     """
 
     layers: List[np.ndarray]
@@ -56,6 +59,7 @@ class LavaRun:
     compile_s: float
     run_s: float
     steps: int
+    voltage: Dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def output(self) -> np.ndarray:
@@ -118,7 +122,8 @@ def default_message_bits(inputs: np.ndarray) -> int:
 def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", neuron_tag: Optional[str] = None,
              input_message_bits: Optional[int] = None, phases: Optional[Sequence[int]] = None,
              chunk: Optional[int] = None, progress: bool = False, hardware: bool = False,
-             input_shape: Optional[Sequence[int]] = None) -> LavaRun:
+             input_shape: Optional[Sequence[int]] = None, network: Optional[Callable[..., Any]] = None,
+             num_layers: Optional[int] = None, voltage: bool = False) -> LavaRun:
     """Run ``inputs`` back to back through a netx file on ``Loihi2SimCfg``; return every layer's spikes.
 
     This is the one Lava runner of the package: the parity checks against torch, ``deploy/run_lava.py``,
@@ -155,6 +160,14 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     input_shape : sequence of int, optional
         ``(C, H, W)`` or ``(N,)`` (torch order) for a file without an ``input`` layer whose first layer
         needs it (a conv written by lava-dl's per-block export loop).
+    network : callable, optional
+        The netx ``Network`` class to build: :class:`lava_ternary.netx.Network` (default) or stock
+        :class:`lava.lib.dl.netx.hdf5.Network` (the reference the package is checked against).
+    num_layers : int, optional
+        ``num_layers`` of the ``Network``: build only the file's first ``num_layers`` layers (e.g. to
+        leave out an ``average`` readout, which netx does not build).
+    voltage : bool
+        Also record the voltage of every layer without a neuron group (:attr:`LavaRun.voltage`).
 
     Returns
     -------
@@ -164,7 +177,8 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     import lava_ternary  # noqa: F401  (Python 3.11 fix before lava is imported)
     from lava.lib.dl.netx.blocks.process import Input
 
-    from lava_ternary.netx import Network
+    if network is None:
+        from lava_ternary.netx import Network as network
 
     inputs = np.asarray(inputs)
     if inputs.dtype.kind == "f" and np.any(inputs != np.round(inputs)):
@@ -174,7 +188,9 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
     bits = default_message_bits(inputs) if input_message_bits is None else int(input_message_bits)
     start = time.perf_counter()
     whc = None if input_shape is None else tuple(int(s) for s in input_shape)[::-1]
-    net = Network(net_file, input_message_bits=bits, reset_interval=steps, reset_offset=0, input_shape=whc)
+    net = network(os.fspath(net_file), num_layers=num_layers, input_message_bits=bits, reset_interval=steps,
+                  reset_offset=0, input_shape=whc)
+    built = lava_layers(net_file, num_layers, input_shape)[:len(net.layers)]
     phases = [0] * len(net.layers) if phases is None else [int(p) for p in phases]
     if len(phases) != len(net.layers) or min(phases) < 0:
         raise ValueError(f"phases: expected {len(net.layers)} values >= 0 (one per Lava layer), got {phases}")
@@ -190,26 +206,47 @@ def run_lava(net_file: PathLike, inputs: np.ndarray, *, tag: str = "fixed_pt", n
                          f"{tuple(target.shape)} (Lava order)")
     stream = np.zeros(data.shape[:-1] + (total,), np.int64)
     stream[..., direct:direct + samples * steps] = data[..., :total - direct]
-    recorded, build_s, compile_s, run_s = _run(net, stream, target, start, tag=tag, neuron_tag=neuron_tag,
-                                               chunk=chunk, progress=progress, hardware=hardware)
+    probes = {index: layer for (index, has_neuron), layer in zip(built, net.layers) if voltage and not has_neuron}
+    recorded, volts, build_s, compile_s, run_s = _run(net, stream, target, start, tag=tag, neuron_tag=neuron_tag,
+                                                      chunk=chunk, progress=progress, hardware=hardware, probes=probes)
     log.info("lava: %d steps in %.2f s (build %.2f s, first step %.2f s)", total, run_s, build_s, compile_s)
+    phase_of = {index: p for (index, _), p in zip(built, phases)}
     layers = [_from_lava(d[..., p:p + samples * steps].astype(np.int64), samples, steps)
               for d, p in zip(recorded, phases)]
-    index = [spec.index for spec in net.spec if spec.kind.builds(spec)]
-    return LavaRun(layers=layers, layer_index=index[:len(layers)], build_s=build_s, compile_s=compile_s,
-                   run_s=run_s, steps=total)
+    volts = {index: _from_lava(v[..., phase_of[index]:phase_of[index] + samples * steps], samples, steps)
+             for index, v in volts.items()}
+    return LavaRun(layers=layers, layer_index=[index for index, _ in built], build_s=build_s, compile_s=compile_s,
+                   run_s=run_s, steps=total, voltage=volts)
+
+
+def lava_layers(net_file: PathLike, num_layers: Optional[int] = None,
+                input_shape: Optional[Sequence[int]] = None) -> List[Tuple[int, bool]]:
+    """``(file index, has a neuron group)`` of every layer netx builds into a Lava layer, in order.
+
+    The layer kinds say which layers netx builds (an ``input`` layer only with a neuron group; ``flatten``,
+    ``average`` and other readouts are not layers).
+    """
+    from lava_ternary.netfile import read_network
+
+    shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+    layers = read_network(net_file, shape).layers[:num_layers]
+    return [(layer.index, layer.neuron is not None) for layer in layers if layer.kind.builds(layer)]
 
 
 def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, neuron_tag: Optional[str],
-         chunk: Optional[int], progress: bool, hardware: bool) -> Tuple[List[np.ndarray], float, float, float]:
+         chunk: Optional[int], progress: bool, hardware: bool, probes: Optional[Dict[int, Any]] = None
+         ) -> Tuple[List[np.ndarray], Dict[int, np.ndarray], float, float, float]:
     """Feed ``stream`` into ``target``, record every layer of ``net``; the recordings and the wall times.
 
-    ``start`` is when building began; returns ``(recorded, build_s, compile_s, run_s)`` with ``compile_s``
-    the first step (compilation included) and ``run_s`` the remaining steps.
+    ``start`` is when building began; ``probes`` maps keys to layers whose neuron voltage is also
+    recorded (a Lava ``Monitor``). Returns ``(recorded, voltages, build_s, compile_s, run_s)`` with
+    ``compile_s`` the first step (compilation included) and ``run_s`` the remaining steps; recordings and
+    voltages are in Lava order, ``shape + (steps,)``.
     """
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
     from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.monitor.process import Monitor
 
     from lava_ternary.proc import TernaryCUBA
     from lava_ternary.proc import models
@@ -225,6 +262,10 @@ def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, n
             sink = SpikeRecorder(shape=layer.out.shape, steps=total, path=os.path.join(folder, f"layer{index}.npy"))
             layer.out.connect(sink.a_in)
             sinks.append(sink)
+        monitors = {}
+        for key, layer in (probes or {}).items():
+            monitors[key] = Monitor()
+            monitors[key].probe(layer.neuron.v, total)
         build_s = time.perf_counter() - start
         exceptions = {}
         if neuron_tag is not None and neuron_tag != tag:
@@ -250,12 +291,20 @@ def _run(net: Any, stream: np.ndarray, target: Any, start: float, *, tag: str, n
                     if bar is not None:
                         bar.update(n)
                 run_s = time.perf_counter() - start
+                volts = {key: _monitored(monitor) for key, monitor in monitors.items()}
         finally:
             if bar is not None:
                 bar.close()
-        return [sink.read() for sink in sinks], build_s, compile_s, run_s
+        return [sink.read() for sink in sinks], volts, build_s, compile_s, run_s
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _monitored(monitor: Any) -> np.ndarray:
+    """The one Var a ``Monitor`` probed, as int64 ``shape + (steps,)`` (read before the runtime stops)."""
+    (data,) = monitor.get_data().values()
+    (values,) = data.values()
+    return np.moveaxis(np.rint(np.asarray(values)).astype(np.int64), 0, -1)
 
 
 def torch_layer_outputs(blocks: Sequence[Any], x: Any) -> List[np.ndarray]:

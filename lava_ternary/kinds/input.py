@@ -25,7 +25,9 @@ class Input(LayerKind):
             value = reader.ints(raw, key, index, required=False, lo=lo, hi=hi)
             if value is not None and value.size != 1:
                 raise reader.fail(index, key, f"expected one value, found shape {value.shape}")
-            if key == "bias":
+            if value is not None and key == "weight":
+                fields["transform_weight"] = int(value.reshape(-1)[0])
+            elif value is not None:
                 fields["bias"] = value
         return fields
 
@@ -36,6 +38,8 @@ class Input(LayerKind):
         values = super().netx_values(layer)
         if layer.bias is not None:
             values["bias"] = layer.bias
+        if layer.transform_weight is not None:
+            values["weight"] = np.int64(layer.transform_weight)
         return values
 
     def compile(self, spec, net, neuron):

@@ -220,8 +220,8 @@ class CubaNeuron(StockNeuron):
     def __init__(self, shape: Tuple[int, int], params: Mapping[str, Any], *, bias: Any = 0,
                  reset_interval: Optional[int] = None, reset_offset: int = 0) -> None:
         super().__init__(shape, int(params.get("messageBits", 0)))
-        self.i_decay = int(params["iDecay"])
-        self.v_decay = int(params["vDecay"])
+        self.i_decay = np.asarray(params["iDecay"], np.int64)  # one value, or one per neuron
+        self.v_decay = np.asarray(params["vDecay"], np.int64)
         self.vth = int(params["vThMant"])
         self.bias = np.left_shift(np.asarray(bias, np.int64), fixed.VTH_SHIFT)
         self.reset_interval = reset_interval
