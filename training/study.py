@@ -197,8 +197,9 @@ def _table(runs: List[Dict[str, Any]], activity: Dict[str, List[Dict[str, Any]]]
            timesteps: List[int], epochs: int, seeds: int, width: Optional[int] = None) -> List[str]:
     """The markdown lines of ``study*.md``: mean ± std accuracy table and firing statistics."""
     size = "" if width is None else f"width {width}, "
+    epochs_text = f"{epochs} epoch" + ("" if epochs == 1 else "s")
     lines = [f"# Ternary vs binary spikes on {cfg['dataset']} ({cfg['model']} SNN, same budget)", "",
-             f"{size}{epochs} epochs, {seeds} seeds; test accuracy mean ± std (PyTorch / deployed netx file in the fast simulator, bit-exact with Lava fixed_pt).", "",
+             f"{size}{epochs_text}, {seeds} seeds; test accuracy mean ± std (PyTorch / deployed netx file in the fast simulator, bit-exact with Lava fixed_pt).", "",
              "| neuron | " + " | ".join(f"T={t}" for t in timesteps) + " |", "|---|" + "---|" * len(timesteps)]
     for neuron in models.NEURONS:
         cells = []
