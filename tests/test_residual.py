@@ -1,7 +1,7 @@
 """Residual (graph) networks: the basic block, the ``concat`` layer, Lava and simulator parity, stock netx refusal.
 
-Small nets with random weights, norms and learnt amplitudes (a stem conv, identity and projection blocks
-of ternary and of binary neurons, a dense readout) run 100 samples back to back on Lava ``fixed_pt``;
+Small nets with random weights, norms and learnt amplitudes (a stem conv, an identity and a projection
+block, of ternary and of binary neurons, a dense readout) run 100 samples back to back on Lava ``fixed_pt``;
 every layer, both branches of each block included, must equal the torch eval forward spike for spike,
 and the fast simulator must equal Lava.
 """
@@ -47,28 +47,21 @@ def _trained_looking(net):
 
 
 def tiny(mode, seed, widths=(4, 6), size=6):
-    """stem conv -> identity block -> projection block (stride 2) -> flatten -> dense; learnt amplitudes."""
+    """stem conv -> identity block -> projection block (stride 2) -> flatten -> dense; learnt amplitudes.
+
+    ``mode`` is the spike mode of every neuron group, or a pair: the modes of the identity block and
+    of the projection block (the stem and the readout are then ternary).
+    """
     torch.manual_seed(seed)
-    p = _params(mode)
+    ident, proj = (mode, mode) if isinstance(mode, str) else mode
+    p = _params(mode if isinstance(mode, str) else "ternary")
     amp = {"input_amplitude": "layer"}
     half = (size + 1) // 2
     blocks = [tblock.Conv(dict(p, threshold=8.0), 1, widths[0], 3, padding=1, weight_scale=2,
                           input_shape=(1, size, size)),
-              Residual(p, widths[0], widths[0], 1, amp), Residual(p, widths[0], widths[1], 2, amp),
+              Residual(_params(ident), widths[0], widths[0], 1, amp),
+              Residual(_params(proj), widths[0], widths[1], 2, amp),
               tblock.Flatten(), tblock.Dense(p, widths[1] * half * half, 5, weight_scale=2, **amp)]
-    return _trained_looking(models.SpikingNet(blocks, {"population": 1}))
-
-
-def mixed(seed, size=6):
-    """Identity and projection blocks of ternary neurons, then of binary neurons, all with learnt amplitudes."""
-    torch.manual_seed(seed)
-    t, b = _params("ternary"), _params("binary")
-    amp = {"input_amplitude": "layer"}
-    half = (size + 1) // 2
-    blocks = [tblock.Conv(dict(t, threshold=8.0), 1, 4, 3, padding=1, weight_scale=2, input_shape=(1, size, size)),
-              Residual(t, 4, 4, 1, amp), Residual(t, 4, 6, 2, amp),   # ternary: identity, projection
-              Residual(b, 6, 6, 1, amp), Residual(b, 6, 5, 1, amp),   # binary: identity, projection
-              tblock.Flatten(), tblock.Dense(t, 5 * half * half, 5, weight_scale=2, **amp)]
     return _trained_looking(models.SpikingNet(blocks, {"population": 1}))
 
 
@@ -77,22 +70,21 @@ def inputs(net, steps, seed, size=6, samples=SAMPLES):
     return torch.nn.functional.pad(x.float(), (0, net.latency))
 
 
-@pytest.mark.parametrize("steps", [1, 4])
-def test_residual_network_is_bit_exact_on_lava_and_in_the_simulator(tmp_path, steps):
-    net = mixed(seed=steps)
+@pytest.mark.parametrize("steps,modes", [(1, ("ternary", "binary")), (4, ("binary", "ternary"))])
+def test_residual_network_is_bit_exact_on_lava_and_in_the_simulator(tmp_path, steps, modes):
+    # identity and projection blocks of ternary and of binary neurons, T = 1 and 4, 100 samples back to back
+    net = tiny(modes, seed=steps)
     path = tmp_path / "res.net"
     spec = export_hdf5(net, path)
-    assert [l.type for l in spec] == ["input", "conv"] + ["conv", "concat"] * 4 + ["flatten", "dense"]
-    for index in (3, 7):  # identity shortcuts: the fixed unit kernel (times the learnt amplitude)
-        assert np.array_equal(spec[index].shortcut_weight[:, :, 0, 0] != 0, np.eye(spec[index].shortcut_weight.shape[0],
-                                                                                    dtype=bool))
-    assert [spec[i].shortcut_weight.shape[:2] for i in (5, 9)] == [(6, 4), (5, 6)]  # projections
-    assert [spec[i].neuron.binary for i in (3, 5, 7, 9)] == [False, False, True, True]
+    assert [l.type for l in spec] == ["input", "conv", "conv", "concat", "conv", "concat", "flatten", "dense"]
+    assert np.array_equal(spec[3].shortcut_weight[:, :, 0, 0] != 0, np.eye(4, dtype=bool))  # identity
+    assert spec[5].shortcut_weight.shape[:2] == (6, 4)  # projection
+    assert [spec[i].neuron.binary for i in (3, 5)] == [m == "binary" for m in modes]
     x = inputs(net, steps, seed=steps, samples=PARITY_SAMPLES)
     ref = parity.torch_layer_outputs(net.blocks, x)
     lava = parity.run_lava(path, x.numpy().astype(np.int64))
     cmp = parity.compare(lava, ref, skip=net.latency)
-    assert cmp.mismatches == [0] * 10, cmp.mismatches
+    assert cmp.mismatches == [0] * 6, cmp.mismatches
     assert all(s > 0 for s in cmp.spikes), cmp.spikes  # every layer, both branches, carries spikes
     assert cmp.classes_equal == PARITY_SAMPLES
     sim = simulate(compile_network(path), x.numpy().astype(np.int64), input_message_bits=6)
