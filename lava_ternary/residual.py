@@ -10,11 +10,27 @@ by one step, which is exactly what Lava runs (``docs/netx_schema.md``, "Graph ne
 
 Folding: every synapse folds the learnt amplitude of the spikes it receives (``input_amplitude``) into
 its 8-bit weights like every weighted block (:mod:`lava_ternary.fold`); an identity shortcut's unit
-kernel is fixed (no batch norm), its amplitude still learns. With ``norm=True`` (default) each conv
-(``conv1``, ``conv2``, a projection shortcut) is followed by a batch norm while training; in eval mode
-and at export the norm is folded: weight ``quantize_8bit(a · W · γ/σ)`` and a per-channel bias
-``β - μ·γ/σ`` in 1/64 steps (the two branch biases of the output group add up). The eval forward
-computes with exactly the exported integers, so it is the deployed network spike for spike.
+kernel is fixed (no norm), its amplitude still learns. With ``norm=True`` (default) each conv (``conv1``,
+``conv2``, a projection shortcut) has a :class:`StepNorm`: a batch norm of its synaptic input, folded
+into the weight ``quantize_8bit(a · W · γ/σ)`` and a per-channel bias ``β`` in 1/64 steps (the two
+branch biases of the output group add up) *in training as in eval*: the forward always computes with
+the folded, quantised integers, training with the batch's ``σ`` and eval with the running one, so the
+eval forward is the exported network spike for spike.
+
+Why this norm and this initialisation (the block did not learn with a stock ``BatchNorm3d``):
+
+- A network of ``L`` synapse hops runs ``T + L`` steps and a block's input carries the sample in only
+  ``T`` of them. ``BatchNorm3d`` pools its statistics over all steps, so ``σ`` is that of a mostly-zero
+  signal: at ResNet-20 depth (``T = 2`` of 23 steps) the normalised input at the sample's steps was
+  ~3.4 times too large, 88 % of the neurons fired, every block acted as a random ternary projection
+  that drowned the unit shortcut, and not even a retrained head could read the classes from the last
+  features. :class:`StepNorm` takes the statistics over the steps where the block input carries spikes.
+- It normalises the scale only (root mean square, no mean subtraction): a centring ``-μγ/σ`` is a
+  bias that the deployed neuron integrates at *every* one of the ``T + L`` steps, which made the
+  ternary neurons fire on the empty steps of the window (75 % of them at initialisation).
+- ``conv2``'s ``γ`` starts at zero (the usual zero-initialised last norm of a residual block): every
+  block starts as its shortcut, which carries the spikes through unchanged (unit weight > θ), so the
+  features reach the head intact and the gradient learns the branches from there.
 
 Export writes two netx layers: ``conv1`` as a plain ``conv`` layer and ``conv2`` as a ``concat`` layer
 (every ``conv`` key, plus ``inputs``, ``shortcutWeight`` and ``shortcutStride``).
@@ -34,7 +50,48 @@ from lava_ternary import fold
 from lava_ternary.fold import folded_weight
 from lava_ternary.neuron import MAX_BIAS_MANT, W_SCALE
 
-__all__ = ["Residual"]
+__all__ = ["Residual", "StepNorm"]
+
+
+class StepNorm(torch.nn.Module):
+    """Scale-only batch norm of a synaptic input over the steps that carry the sample; folded, never applied.
+
+    ``z · γ/σ + β`` per output channel, ``σ = sqrt(mean(z²) + eps)`` over batch, space and the steps
+    at which the synapse's *input* carries at least one spike (the rest of the ``T + latency`` window
+    is silence, module docstring). Training uses the batch's ``σ`` and updates ``running_var`` (the
+    running mean square); eval uses ``running_var``. The owner folds :meth:`scale` into its weights
+    and adds ``bias`` to the neuron, so nothing here touches the spikes directly.
+
+    Parameters
+    ----------
+    channels : int
+        Output channels of the synapse.
+    gamma : float
+        Initial ``γ`` (0 for the last norm of a residual branch).
+    momentum, eps : float
+        As in ``torch.nn.BatchNorm3d``.
+    """
+
+    def __init__(self, channels: int, gamma: float = 1.0, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.full((channels,), float(gamma)))
+        self.bias = torch.nn.Parameter(torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+        self.momentum, self.eps = float(momentum), float(eps)
+
+    def scale(self, z: Optional[torch.Tensor] = None, x: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``γ/σ`` per channel: from the batch (``z = W * x`` and its input ``x``, training) or the running value."""
+        if z is None:
+            return self.weight / torch.sqrt(self.running_var + self.eps)
+        time = x.shape[-1]
+        steps = x.detach().ne(0).movedim(-1, 0).reshape(time, -1).any(1)
+        if not bool(steps.any()):
+            steps = torch.ones_like(steps)
+        active = z[..., steps]
+        mean_square = active.pow(2).mean(dim=[d for d in range(active.dim()) if d != 1])
+        with torch.no_grad():
+            self.running_var.mul_(1 - self.momentum).add_(mean_square.detach() * self.momentum)
+        return self.weight / torch.sqrt(mean_square + self.eps)
 
 
 class Residual(torch.nn.Module):
@@ -53,7 +110,8 @@ class Residual(torch.nn.Module):
     projection : bool, optional
         Learnt 1x1 projection shortcut; default: only when the stride or the channel count changes.
     norm : bool
-        Batch norm after each conv while training, folded into weights and bias in eval and at export.
+        A :class:`StepNorm` per conv, folded into its weights and the output bias (``conv2``'s ``γ``
+        starts at 0, so the block starts as its shortcut).
     """
 
     latency_steps = 2
@@ -76,36 +134,35 @@ class Residual(torch.nn.Module):
         del self.shortcut.neuron  # only its synapse (and amplitude) is used: its sum goes to conv2's neurons
         self.shortcut.neuron = None
         self.norm = bool(norm)
-        self.bn1 = torch.nn.BatchNorm3d(out_ch) if norm else None
-        self.bn2 = torch.nn.BatchNorm3d(out_ch) if norm else None
-        self.bn_sc = torch.nn.BatchNorm3d(out_ch) if norm and self.projection else None
+        self.bn1 = StepNorm(out_ch) if norm else None
+        self.bn2 = StepNorm(out_ch, gamma=0.0) if norm else None
+        self.bn_sc = StepNorm(out_ch) if norm and self.projection else None
 
-    def _synapse(self, conv: torch.nn.Module, bn: Optional[torch.nn.BatchNorm3d], x: torch.Tensor):
-        """Synaptic input of one branch and its bias (None without batch norm), as trained or as deployed.
+    def _synapse(self, conv: torch.nn.Module, bn: Optional[StepNorm], x: torch.Tensor):
+        """Synaptic input of one branch and its bias (None without norm): always the folded, quantised weights.
 
-        Training: ``bn(conv(x))`` with batch statistics. Eval: the folded, quantised weights and bias that
-        export writes (:meth:`folded`), so the eval forward is the deployed integer network.
+        Training folds the batch's ``γ/σ`` (:meth:`StepNorm.scale` of the plain synaptic input), eval
+        the running one (:meth:`folded`, what export writes).
         """
         if bn is None:
             return conv.synapse(x), None
-        if self.training:
-            return bn(conv.synapse(x)), None
-        weight, bias = self.folded(conv, bn)
+        scale = bn.scale(conv.synapse(x), x) if self.training else None
+        weight, bias = self.folded(conv, bn, scale)
         syn = conv.synapse
         return torch.nn.functional.conv3d(x, weight, None, syn.stride, syn.padding, syn.dilation, syn.groups), bias
 
     @staticmethod
-    def folded(conv: torch.nn.Module, bn: Optional[torch.nn.BatchNorm3d]):
-        """Weight ``quantize_8bit(a · W · γ/σ)`` and bias shift ``β - μ·γ/σ`` (float, unquantised) of a branch.
+    def folded(conv: torch.nn.Module, bn: Optional[StepNorm], scale: Optional[torch.Tensor] = None):
+        """Weight ``quantize_8bit(a · W · γ/σ)`` and bias ``β`` (float, unquantised) of a branch.
 
-        Without batch norm: the block's own folded weight and no bias.
+        ``scale`` is ``γ/σ`` (default: the running one, :meth:`StepNorm.scale`). Without norm: the
+        block's own folded weight and no bias.
         """
         if bn is None:
             return folded_weight(conv), None
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        shift = bn.bias - bn.running_mean * scale
+        scale = bn.scale() if scale is None else scale
         weight = fold.current_weight(conv.synapse) * scale.reshape((-1,) + (1,) * (conv.synapse.weight.dim() - 1))
-        return conv._weight_hook(weight), shift
+        return conv._weight_hook(weight), bn.bias
 
     @staticmethod
     def _bias(*shifts: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

@@ -1,8 +1,9 @@
 """Residual (graph) networks: the basic block, the ``concat`` layer, Lava and simulator parity, stock netx refusal.
 
-Tiny nets (a stem conv, an identity block, a projection block, a dense readout) with random weights and
-learnt amplitudes run back to back on Lava ``fixed_pt``; every layer, both branches of each block
-included, must equal the torch eval forward spike for spike, and the fast simulator must equal Lava.
+Small nets with random weights, norms and learnt amplitudes (a stem conv, an identity and a projection
+block, of ternary and of binary neurons, a dense readout) run 100 samples back to back on Lava ``fixed_pt``;
+every layer, both branches of each block included, must equal the torch eval forward spike for spike,
+and the fast simulator must equal Lava.
 """
 import hashlib
 
@@ -19,56 +20,73 @@ from lava_ternary import parity
 from lava_ternary.errors import NetxFormatError
 from lava_ternary.netfile import read_network
 from lava_ternary.netx import export_hdf5
-from lava_ternary.residual import Residual
+from lava_ternary.residual import Residual, StepNorm
 from lava_ternary.sim import compile_network, simulate
 from training import models
 
 SAMPLES = 12
+PARITY_SAMPLES = 100
 
 
-def tiny(mode, seed, widths=(4, 6), size=6):
-    """stem conv -> identity block -> projection block (stride 2) -> flatten -> dense; learnt amplitudes."""
-    torch.manual_seed(seed)
-    p = dict(threshold=0.5, current_decay=1.0, voltage_decay=0.75, reset="hard",
-             spike_mode="binary" if mode == "binary" else "ternary")
-    amp = {"input_amplitude": "layer"}
-    half = (size + 1) // 2
-    blocks = [tblock.Conv(dict(p, threshold=8.0), 1, widths[0], 3, padding=1, weight_scale=2,
-                          input_shape=(1, size, size)),
-              Residual(p, widths[0], widths[0], 1, amp), Residual(p, widths[0], widths[1], 2, amp),
-              tblock.Flatten(), tblock.Dense(p, widths[1] * half * half, 5, weight_scale=2, **amp)]
-    net = models.SpikingNet(blocks, {"population": 1})
+def _params(mode):
+    return dict(threshold=0.5, current_decay=1.0, voltage_decay=0.75, reset="hard",
+                spike_mode="binary" if mode == "binary" else "ternary")
+
+
+def _trained_looking(net):
+    """Random norm statistics, norm parameters and amplitudes (the fold must be exact for any of them)."""
     with torch.no_grad():
         for m in net.modules():
             if getattr(m, "input_amplitude", None) is not None:
                 m.input_amplitude.uniform_(0.6, 1.6)
-            if isinstance(m, torch.nn.BatchNorm3d):  # trained-looking statistics: the fold must be exact
-                m.running_mean.uniform_(-0.3, 0.3)
+            if isinstance(m, StepNorm):
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.3, 0.3)
     return net.eval()
 
 
-def inputs(net, steps, seed, size=6):
-    x = torch.randint(0, 17, (SAMPLES, 1, size, size, steps), generator=torch.Generator().manual_seed(seed))
+def tiny(mode, seed, widths=(4, 6), size=6):
+    """stem conv -> identity block -> projection block (stride 2) -> flatten -> dense; learnt amplitudes.
+
+    ``mode`` is the spike mode of every neuron group, or a pair: the modes of the identity block and
+    of the projection block (the stem and the readout are then ternary).
+    """
+    torch.manual_seed(seed)
+    ident, proj = (mode, mode) if isinstance(mode, str) else mode
+    p = _params(mode if isinstance(mode, str) else "ternary")
+    amp = {"input_amplitude": "layer"}
+    half = (size + 1) // 2
+    blocks = [tblock.Conv(dict(p, threshold=8.0), 1, widths[0], 3, padding=1, weight_scale=2,
+                          input_shape=(1, size, size)),
+              Residual(_params(ident), widths[0], widths[0], 1, amp),
+              Residual(_params(proj), widths[0], widths[1], 2, amp),
+              tblock.Flatten(), tblock.Dense(p, widths[1] * half * half, 5, weight_scale=2, **amp)]
+    return _trained_looking(models.SpikingNet(blocks, {"population": 1}))
+
+
+def inputs(net, steps, seed, size=6, samples=SAMPLES):
+    x = torch.randint(0, 17, (samples, 1, size, size, steps), generator=torch.Generator().manual_seed(seed))
     return torch.nn.functional.pad(x.float(), (0, net.latency))
 
 
-@pytest.mark.parametrize("mode,steps", [("ternary", 1), ("binary", 4)])
-def test_residual_network_is_bit_exact_on_lava_and_in_the_simulator(tmp_path, mode, steps):
-    net = tiny(mode, seed=steps)
+@pytest.mark.parametrize("steps,modes", [(1, ("ternary", "binary")), (4, ("binary", "ternary"))])
+def test_residual_network_is_bit_exact_on_lava_and_in_the_simulator(tmp_path, steps, modes):
+    # identity and projection blocks of ternary and of binary neurons, T = 1 and 4, 100 samples back to back
+    net = tiny(modes, seed=steps)
     path = tmp_path / "res.net"
     spec = export_hdf5(net, path)
     assert [l.type for l in spec] == ["input", "conv", "conv", "concat", "conv", "concat", "flatten", "dense"]
     assert np.array_equal(spec[3].shortcut_weight[:, :, 0, 0] != 0, np.eye(4, dtype=bool))  # identity
-    x = inputs(net, steps, seed=steps)
+    assert spec[5].shortcut_weight.shape[:2] == (6, 4)  # projection
+    assert [spec[i].neuron.binary for i in (3, 5)] == [m == "binary" for m in modes]
+    x = inputs(net, steps, seed=steps, samples=PARITY_SAMPLES)
     ref = parity.torch_layer_outputs(net.blocks, x)
     lava = parity.run_lava(path, x.numpy().astype(np.int64))
     cmp = parity.compare(lava, ref, skip=net.latency)
     assert cmp.mismatches == [0] * 6, cmp.mismatches
     assert all(s > 0 for s in cmp.spikes), cmp.spikes  # every layer, both branches, carries spikes
-    assert cmp.classes_equal == SAMPLES
+    assert cmp.classes_equal == PARITY_SAMPLES
     sim = simulate(compile_network(path), x.numpy().astype(np.int64), input_message_bits=6)
     assert all(np.array_equal(a, b) for a, b in zip(sim.spikes, lava.layers))
 
@@ -185,3 +203,37 @@ def test_verify_traces_both_neuron_groups_of_each_block(tmp_path):
 def test_identity_block_refuses_a_shape_change():
     with pytest.raises(ValueError, match="identity shortcut"):
         Residual(models.neuron_params("ternary"), 4, 8, 1, projection=False)
+
+
+@pytest.mark.parametrize("mode", ["ternary", "binary"])
+def test_a_fresh_identity_block_is_its_shortcut(mode):
+    # conv2's norm starts at gamma = 0: the block passes its input spikes unchanged, two steps later
+    torch.manual_seed(0)
+    block = Residual(models.neuron_params(mode), 4, 4, 1, {"input_amplitude": "layer"})
+    low = 0 if mode == "binary" else -1
+    x = torch.randint(low, 2, (3, 4, 5, 5, 6), generator=torch.Generator().manual_seed(1)).float()
+    for train in (True, False):
+        y = block.train(train)(x)
+        assert torch.equal(y[..., 2:], x[..., :-2]) and not y[..., :2].any()
+
+
+def test_step_norm_takes_its_statistics_over_the_steps_that_carry_spikes():
+    norm = StepNorm(3)
+    x = torch.randint(-1, 2, (4, 3, 5, 5, 2), generator=torch.Generator().manual_seed(0)).float()
+    z = torch.randn(4, 3, 5, 5, 2, generator=torch.Generator().manual_seed(1))
+    short = norm.scale(z, x)
+    padded = norm.scale(torch.nn.functional.pad(z, (3, 20)), torch.nn.functional.pad(x, (3, 20)))
+    assert torch.allclose(short, padded)  # silent steps (the latency window) change nothing
+    assert torch.allclose(short, 1 / torch.sqrt(z.pow(2).mean(dim=(0, 2, 3, 4)) + norm.eps))
+
+
+def test_training_computes_with_the_folded_integers_of_its_batch():
+    net = tiny("ternary", 5)
+    for m in net.modules():
+        if isinstance(m, StepNorm):
+            m.momentum = 1.0  # the running statistics become this batch's
+    x = inputs(net, 2, seed=5)
+    trained = parity.torch_layer_outputs(net.train().blocks, x)
+    deployed = parity.torch_layer_outputs(net.eval().blocks, x)
+    assert all(np.array_equal(a, b) for a, b in zip(trained, deployed))
+    assert all(np.count_nonzero(a) for a in deployed)

@@ -88,7 +88,7 @@ def test_study_on_mnist5k_and_on_a_users_npz_file(tmp_path):
     assert checkpoint.load_model(tmp_path / "m" / "ternary-T1-s0" / "best.pt")[1]["dataset"] == "mnist5k"
 
     name = _digits_npz(tmp_path / "mydigits.npz", with_test=True)
-    assert study.main(["--dataset", name, "--work", str(tmp_path / "n"), *small]) == 0
+    assert study.main(["--dataset", name, "--work", str(tmp_path / "n"), "--jobs", "2", *small]) == 0  # in parallel
     runs = json.loads((out / "study_mydigits.json").read_text())["runs"]
     assert len(runs) == 3 and all(r["lava_accuracy"] == r["test_accuracy"] for r in runs)
     assert "spikes on npz:" in (out / "study_mydigits.md").read_text().splitlines()[0]

@@ -19,9 +19,10 @@ Which models the netx deploy path can express today:
 - ``digits-conv`` (default), ``mlp`` and ``vgg`` are plain sequences of Conv (stride instead of
   pooling), Flatten and Dense blocks: netx's sequential layer list expresses them.
 - ``resnet19`` / ``resnet20`` (the paper's CIFAR backbones) are built from the paper's basic block
-  (:class:`lava_ternary.residual.Residual`: conv-ternary-conv plus a shortcut synapse into one neuron
-  group, then ternary); each block exports as a ``conv`` and a ``concat`` layer, the graph extension of
-  netx (``docs/netx_schema.md``), and the global pooling as a sum-pooling ``pool`` layer.
+  (:class:`lava_ternary.residual.Residual`: conv-norm-ternary-conv-norm plus a shortcut synapse into one
+  neuron group, then ternary; the norms fold into the 8-bit weights in training as at export, and each
+  block starts as its shortcut); each block exports as a ``conv`` and a ``concat`` layer, the graph
+  extension of netx (``docs/netx_schema.md``), and the global pooling as a sum-pooling ``pool`` layer.
 """
 from __future__ import annotations
 

@@ -37,7 +37,9 @@ CONFIGS = {
     "mnist5k": {"dataset": "mnist5k", "model": "digits-conv", "device": "cpu", "suffix": "_mnist5k"},
     "mnist": {"dataset": "mnist", "model": "digits-conv", "device": "cpu", "suffix": "_mnist"},
     "cifar10": {"dataset": "cifar10", "model": "vgg", "device": "cuda", "suffix": "_cifar10"},
-    "resnet-digits": {"dataset": "digits", "model": "resnet20", "device": "cpu", "suffix": "_resnet"},
+    "resnet-digits": {"dataset": "digits", "model": "resnet20", "device": "cpu", "suffix": "", "prefix": "resnet_study"},
+    "resnet-mnist5k": {"dataset": "mnist5k", "model": "resnet20", "device": "cpu", "suffix": "_mnist5k",
+                       "prefix": "resnet_study"},
 }
 
 
@@ -120,18 +122,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
                    help="do not check CIFAR files against torchvision's published md5 sums")
     p.add_argument("--device", default=None, help="override the configuration's device (e.g. cpu)")
+    p.add_argument("--jobs", type=_positive, default=1, help="trainings run in parallel processes (default 1)")
     return p
 
 
+def _one_run(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Train and evaluate one (neuron, T, seed) of the study; seed 0 also returns its curves (and activity)."""
+    torch.set_num_threads(1)
+    result = train.train(train.build_parser().parse_args(job["argv"]))
+    run_dir, cfg = Path(job["run_dir"]), job["cfg"]
+    run = {"neuron": job["neuron"], "timesteps": job["t"], "seed": job["seed"], "test_accuracy": result["test_accuracy"],
+           "lava_accuracy": lava_accuracy(run_dir, cfg["dataset"], job["data_root"],
+                                          verify_checksums=job["verify_checksums"]),
+           "seconds_per_epoch": float(np.mean(result["seconds_per_epoch"]))}
+    print(run, flush=True)
+    out: Dict[str, Any] = {"run": run, "curves": result["curves"] if job["seed"] == 0 else None, "activity": None}
+    if job["seed"] == 0 and job["last_t"]:
+        model, _ = checkpoint.load_model(run_dir / "best.pt")
+        test = data.load_split(cfg["dataset"], "test", job["t"], signed=job["neuron"] != "binary",
+                               root=job["data_root"], verify_checksums=job["verify_checksums"])
+        out["activity"] = layer_activity(model, test.batch(range(min(200, len(test))))[0])
+    return out
+
+
 def run_study(args: argparse.Namespace, device: str) -> int:
-    """Train and evaluate every (neuron, T, seed) of ``args``; write the result files."""
+    """Train and evaluate every (neuron, T, seed) of ``args`` (``args.jobs`` at a time); write the result files."""
     cfg = dict(CONFIGS[args.config])
     if args.dataset and args.dataset != cfg["dataset"]:
         cfg.update(dataset=args.dataset, suffix=data.result_suffix(args.dataset))
+    stem = cfg.get("prefix", "study")
     timesteps = sorted(set(args.timesteps))
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
-    runs, curves, activity = [], {}, {}
+    jobs = []
     for neuron in models.NEURONS:
         for t in timesteps:
             for seed in range(args.seeds):
@@ -147,34 +170,36 @@ def run_study(args: argparse.Namespace, device: str) -> int:
                     argv_run += ["--train-limit", str(args.train_limit)]
                 if args.width:
                     argv_run += ["--width", str(args.width)]
-                result = train.train(train.build_parser().parse_args(argv_run))
-                runs.append({"neuron": neuron, "timesteps": t, "seed": seed,
-                             "test_accuracy": result["test_accuracy"], "lava_accuracy": lava_accuracy(run_dir, cfg["dataset"], args.data_root,
-                                                            verify_checksums=args.verify_checksums),
-                             "seconds_per_epoch": float(np.mean(result["seconds_per_epoch"]))})
-                print(runs[-1], flush=True)
-                if seed == 0:
-                    curves[(neuron, t)] = result["curves"]
-                    if t == timesteps[-1]:
-                        model, _ = checkpoint.load_model(run_dir / "best.pt")
-                        test = data.load_split(cfg["dataset"], "test", t, signed=neuron != "binary",
-                                               root=args.data_root, verify_checksums=args.verify_checksums)
-                        activity[neuron] = layer_activity(model, test.batch(range(min(200, len(test))))[0])
-    write_json(out / f"study{cfg['suffix']}.json", {"runs": runs})
-    lines = _table(runs, activity, cfg, timesteps, args.epochs, args.seeds)
-    with atomic_path(out / f"study{cfg['suffix']}.md") as tmp:
+                jobs.append({"neuron": neuron, "t": t, "seed": seed, "argv": argv_run, "run_dir": str(run_dir),
+                             "cfg": cfg, "data_root": args.data_root, "verify_checksums": args.verify_checksums,
+                             "last_t": t == timesteps[-1]})
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_one_run, jobs))
+    else:
+        results = [_one_run(job) for job in jobs]
+    runs = [r["run"] for r in results]
+    curves = {(j["neuron"], j["t"]): r["curves"] for j, r in zip(jobs, results) if r["curves"] is not None}
+    activity = {j["neuron"]: r["activity"] for j, r in zip(jobs, results) if r["activity"] is not None}
+    write_json(out / f"{stem}{cfg['suffix']}.json", {"runs": runs})
+    lines = _table(runs, activity, cfg, timesteps, args.epochs, args.seeds, args.width)
+    with atomic_path(out / f"{stem}{cfg['suffix']}.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
-    _plot_curves(curves, timesteps, out / f"study_curves{cfg['suffix']}.png")
-    _plot_membrane(activity["ternary-learned"], timesteps[-1], out / f"study_membrane{cfg['suffix']}.png")
+    _plot_curves(curves, timesteps, out / f"{stem}_curves{cfg['suffix']}.png")
+    _plot_membrane(activity["ternary-learned"], timesteps[-1], out / f"{stem}_membrane{cfg['suffix']}.png")
     print("\n".join(lines))
     return 0
 
 
 def _table(runs: List[Dict[str, Any]], activity: Dict[str, List[Dict[str, Any]]], cfg: Dict[str, str],
-           timesteps: List[int], epochs: int, seeds: int) -> List[str]:
+           timesteps: List[int], epochs: int, seeds: int, width: Optional[int] = None) -> List[str]:
     """The markdown lines of ``study*.md``: mean ± std accuracy table and firing statistics."""
+    size = "" if width is None else f"width {width}, "
+    epochs_text = f"{epochs} epoch" + ("" if epochs == 1 else "s")
     lines = [f"# Ternary vs binary spikes on {cfg['dataset']} ({cfg['model']} SNN, same budget)", "",
-             f"{epochs} epochs, {seeds} seeds; test accuracy mean ± std (PyTorch / deployed netx file in the fast simulator, bit-exact with Lava fixed_pt).", "",
+             f"{size}{epochs_text}, {seeds} seeds; test accuracy mean ± std (PyTorch / deployed netx file in the fast simulator, bit-exact with Lava fixed_pt).", "",
              "| neuron | " + " | ".join(f"T={t}" for t in timesteps) + " |", "|---|" + "---|" * len(timesteps)]
     for neuron in models.NEURONS:
         cells = []
