@@ -293,6 +293,18 @@ def test_bad_inputs_raise(tmp_path):
         sim.compile_network(headless)
 
 
+def _step_reference(a: np.ndarray, n: Dict[str, Any], bias: np.ndarray, v_init: np.ndarray) -> np.ndarray:
+    """The documented TERNARY loop with :func:`lava_ternary.fixed.neuron_step` on int64 arrays: window step 0
+    restarts (``u = 0, v = v_init``, sends 0); step ``t`` integrates the synaptic input sent at ``t - 1``."""
+    u, v = np.zeros(a.shape[:-1], np.int64), np.broadcast_to(v_init, a.shape[:-1]).astype(np.int64)
+    out = np.zeros(a.shape, np.int8)
+    for t in range(1, a.shape[-1]):
+        u, v, out[..., t] = fixed.neuron_step(u, v, a[..., t - 1], i_decay=n["i_decay"], v_decay=n["v_decay"],
+                                              vth=n["vth"], bias=bias << 6, soft_reset=n["reset"] == "soft",
+                                              binary=n["mode"] == "binary")
+    return out
+
+
 @pytest.mark.parametrize("layout", ["uniform", "per-channel", "per-neuron"])
 @pytest.mark.parametrize("decays", [(4096, 3072), (0, 0), (1000, 3000)])
 @pytest.mark.parametrize("mode,reset", [("ternary", "hard"), ("binary", "soft")])

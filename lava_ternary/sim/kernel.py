@@ -110,11 +110,12 @@ def fixed_decay(amounts: np.ndarray) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _group_loop(soft_reset: bool, binary: bool, magnitude: bool, i_const: int, v_const: int):
+def _group_loop(soft_reset: bool, binary: bool, magnitude: bool, i_const: int, v_const: int, voltage: bool):
     """The compiled loop for one combination of modes and constant decays (closure constants: branch-free).
 
     The parameters hold one value per block of ``N // len(vth)`` consecutive neurons (a channel, the
     whole layer, or one neuron), so that the inner loop over a block sees scalars and vectorises.
+    ``voltage`` records the voltage after each step instead of the spikes (a neuron-less readout).
     """
 
     @njit(nogil=True, cache=CACHE is not None)
@@ -157,7 +158,9 @@ def _group_loop(soft_reset: bool, binary: bool, magnitude: bool, i_const: int, v
                         fired |= s
                 if fired != 0:
                     active[t] = True
-                if keep:
+                if keep and voltage:
+                    rec[row, t] = v
+                elif keep:
                     rec[row, t] = out
                 if magnitude and fired != 0:
                     out[:] = np.abs(out)
@@ -189,8 +192,8 @@ def run_group(neuron, acc: np.ndarray, slot: np.ndarray, *, lag: int, phase: int
     pad : int
         Leading batch rows that are zero padding (not recorded).
     rec : np.ndarray
-        int8 ``[B - 2 * pad, T, N]`` that receives the spikes (every entry is written), or ``[0, T, N]``
-        to record nothing.
+        ``[B - 2 * pad, T, N]`` that receives the spikes (int8), or the voltages (int32) of a group with
+        ``record_voltage`` (every entry is written), or ``[0, T, N]`` to record nothing.
     nxt : np.ndarray
         float32 ``[T, B, N]`` that receives the messages as consumers see them (every entry is written).
 
@@ -203,7 +206,7 @@ def run_group(neuron, acc: np.ndarray, slot: np.ndarray, *, lag: int, phase: int
     active = np.zeros(steps, np.bool_)
     p = neuron
     _group_loop(bool(p.soft_reset), bool(p.binary), p.message_bits <= 0, fixed_decay(p.i_decay),
-                fixed_decay(p.v_decay))(
+                fixed_decay(p.v_decay), bool(p.record_voltage))(
         np.ascontiguousarray(acc), slot, int(lag), int(phase), p.i_decay, p.v_decay, p.vth, p.bias, p.v_init,
         bool(p.restart), pad, nxt, rec, active)
     return active

@@ -50,6 +50,9 @@ class SimNeuron:
         sends 0); False for Lava's ``LIFReset`` (zero the state, then integrate the step's input).
     kind : str
         ``'TERNARY'`` or ``'CUBA'`` (for tables).
+    record_voltage : bool
+        Record the voltage instead of the spikes: netx's neuron-less dense readout (an integrator that never
+        fires, whose value is its voltage).
     """
 
     i_decay: np.ndarray
@@ -62,10 +65,15 @@ class SimNeuron:
     message_bits: int
     restart: bool
     kind: str = "TERNARY"
+    record_voltage: bool = False
 
-    #: dtype of the recorded output (spikes in {-1, 0, +1}) and of the messages (float32, exact integers)
-    record_dtype = np.int8
+    #: dtype of the messages (float32, exact integers)
     message_dtype = np.float32
+
+    @property
+    def record_dtype(self) -> type:
+        """dtype of the recorded output: spikes in {-1, 0, +1}, or a readout's 24-bit voltage."""
+        return np.int32 if self.record_voltage else np.int8
     #: synapse hops in front of the group (0 only for a readout)
     hop = 1
 
@@ -256,10 +264,11 @@ def per_channel(value, shape: Tuple[int, ...]) -> np.ndarray:
 
 
 def sim_neuron(layer: LayerSpec, path: str):
-    """The simulator's neuron group of a layer: a :class:`SimNeuron` for the fused loop (TERNARY, CUBA/LOIHI), else
-    a step-by-step :class:`lava_ternary.sim.stream.StreamGroup` (SDNN, RF, the neuron-less integrator)."""
+    """The simulator's neuron group of a layer: a :class:`SimNeuron` for the fused loop (TERNARY, CUBA/LOIHI and
+    the neuron-less integrator, recording its voltage), else a step-by-step
+    :class:`lava_ternary.sim.stream.StreamGroup` (SDNN, RF)."""
     spec = layer.neuron
-    if spec is None or spec.type not in ("TERNARY", "CUBA", "LOIHI"):
+    if spec is not None and spec.type not in ("TERNARY", "CUBA", "LOIHI"):
         from lava_ternary.sim.stream import stream_group
 
         return stream_group(layer, path)
@@ -267,19 +276,22 @@ def sim_neuron(layer: LayerSpec, path: str):
     # netx gives an input layer's bias to Input.transform, never to its neuron
     bias = np.zeros((), np.int64) if layer.bias is None or layer.type == "input" else per_channel(layer.bias, shape)
     bias = np.left_shift(bias, fixed.ACT_SHIFT)
-    if spec.is_ternary:
+    if spec is not None and spec.is_ternary:
         p: TernaryParams = spec.ternary
         i_decay, v_decay, vth, bias, v_init = _blocks(
             [per_channel(p.i_decay, shape), per_channel(p.v_decay, shape), per_channel(p.vth, shape), bias,
              per_channel(p.v_init, shape)], shape)
         return SimNeuron(i_decay=i_decay, v_decay=v_decay, vth=vth, bias=bias, v_init=v_init,
                          soft_reset=p.soft_reset, binary=p.binary, message_bits=p.message_bits, restart=True)
-    q = spec.params
+    from lava_ternary.sim.stock import DEFAULT_NEURON  # what netx builds for a dense layer without a group
+
+    q = DEFAULT_NEURON if spec is None else spec.params
     i_decay, v_decay, vth, bias, v_init = _blocks(
         [per_channel(q["iDecay"], shape), per_channel(q["vDecay"], shape), per_channel(q["vThMant"], shape), bias,
          np.zeros((), np.int64)], shape)
     return SimNeuron(i_decay=i_decay, v_decay=v_decay, vth=vth, bias=bias, v_init=v_init, soft_reset=False,
-                     binary=True, message_bits=spec.message_bits, restart=False, kind=spec.type)
+                     binary=True, message_bits=int(q.get("messageBits", 0)), restart=False,
+                     kind="integrator" if spec is None else spec.type, record_voltage=spec is None)
 
 
 def with_input_bias(layers: Sequence[SimLayer], bias_mant: np.ndarray) -> List[SimLayer]:
