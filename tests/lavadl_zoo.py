@@ -107,7 +107,7 @@ def write_recurrent(path: Path) -> Path:
     for block in blocks:
         block.input_synapse.weight.data += 0.1
         block.recurrent_synapse.weight.data += 0.05
-    return _export(blocks, torch.zeros((1, 6, 4)) + 0.2, path)
+    return export_blocks(blocks, torch.zeros((1, 6, 4)) + 0.2, path)
 
 
 def write_rf(path: Path) -> Path:
@@ -119,10 +119,10 @@ def write_rf(path: Path) -> Path:
     params = {"threshold": 0.5, "period": 7, "decay": 0.1}
     blocks = [slayer.block.rf_iz.Dense(params, 20, 16, weight_scale=4),
               slayer.block.rf.Dense(params, 16, 8, weight_scale=4)]
-    return _export(blocks, (torch.rand((1, 20, 8)) < 0.3).float(), path)
+    return export_blocks(blocks, (torch.rand((1, 20, 8)) < 0.3).float(), path)
 
 
-def _export(blocks, x, path: Path) -> Path:
+def export_blocks(blocks, x, path: Path) -> Path:
     """One forward pass (it fixes the neuron shapes), then lava-dl's per-block export loop."""
     import h5py
     import torch

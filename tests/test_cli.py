@@ -22,13 +22,16 @@ def run(argv, capsys):
     return code, out, err
 
 
-@pytest.fixture(scope="module")
-def digits_net(tmp_path_factory):
-    """A dense 64 -> 24 -> 10 ternary network for 8x8 digits (seeded weights)."""
+def write_digits_net(path):
+    """A dense 64 -> 24 -> 10 ternary network for 8x8 digits without an input layer (seeded weights)."""
     rng = np.random.default_rng(5)
-    path = tmp_path_factory.mktemp("cli") / "digits.net"
     return write_net(path, [dense(24, 64, rng, scale=20, neuron=dict(vth=40)),
                             dense(10, 24, rng, scale=60, neuron=dict(vth=20))])
+
+
+@pytest.fixture(scope="module")
+def digits_net(tmp_path_factory):
+    return write_digits_net(tmp_path_factory.mktemp("cli") / "digits.net")
 
 
 def test_info_prints_the_table(digits_net, capsys):

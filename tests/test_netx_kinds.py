@@ -6,7 +6,6 @@ chain (Delta input, SigmaDelta, Sigma output). Each runs through :class:`lava_te
 ``fixed_pt`` (:func:`lava_ternary.sim.reference.run_lava`: the samples back to back) and through
 :func:`lava_ternary.sim.simulate` on the same batch.
 """
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -16,22 +15,11 @@ from lava.lib.dl import slayer
 
 from lava_ternary import sim
 from lava_ternary.sim.reference import run_lava
+from lavadl_zoo import export_blocks
 
 CUBA = {"threshold": 0.5, "current_decay": 0.3, "voltage_decay": 0.1}
 RF = {"threshold": 0.1, "period": 7, "decay": 0.1}
 SDNN = {"threshold": 0.1, "activation": torch.nn.functional.relu}
-
-
-@torch.no_grad()
-def export(path, blocks, x):
-    """One forward pass (slayer needs it for the shapes), then slayer's own per-block export."""
-    for block in blocks:
-        x = block(x)
-    with h5py.File(path, "w") as handle:
-        group = handle.create_group("layer")
-        for i, block in enumerate(blocks):
-            block.export_hdf5(group.create_group(str(i)))
-    return path
 
 
 def networks():
@@ -53,7 +41,7 @@ def networks():
 @pytest.mark.parametrize("name", ["rf", "recurrent", "sdnn"])
 def test_slayer_exports_of_every_stock_kind_simulate_as_lava_runs_them(tmp_path, name):
     make, probe, x, bits = networks()[name]
-    path = export(tmp_path / f"{name}.net", make(), probe)
+    path = export_blocks(make(), probe, tmp_path / f"{name}.net")
     layers = sim.compile_network(path)
     ours = sim.simulate(layers, x, input_message_bits=bits)
     lava = run_lava(path, x, input_message_bits=bits, layers=layers).layers

@@ -79,7 +79,7 @@ def test_residual_network_is_bit_exact_on_lava_and_in_the_simulator(tmp_path, st
     assert [l.type for l in spec] == ["input", "conv", "conv", "concat", "conv", "concat", "flatten", "dense"]
     assert np.array_equal(spec[3].shortcut_weight[:, :, 0, 0] != 0, np.eye(4, dtype=bool))  # identity
     assert spec[5].shortcut_weight.shape[:2] == (6, 4)  # projection
-    assert [spec[i].neuron.binary for i in (3, 5)] == [m == "binary" for m in modes]
+    assert [spec[i].neuron.ternary.binary for i in (3, 5)] == [m == "binary" for m in modes]
     x = inputs(net, steps, seed=steps, samples=PARITY_SAMPLES)
     ref = parity.torch_layer_outputs(net.blocks, x)
     lava = parity.run_lava(path, x.numpy().astype(np.int64))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_cli import run
+from test_cli import run, write_digits_net
 from test_sim import dense, write_net
 
 from lava_ternary import block as tblock
@@ -23,11 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def dense_net(tmp_path_factory):
-    """A dense 64 -> 24 -> 10 ternary network without an input layer (seeded weights)."""
-    rng = np.random.default_rng(5)
-    path = tmp_path_factory.mktemp("simulate") / "dense.net"
-    return write_net(path, [dense(24, 64, rng, scale=20, neuron=dict(vth=40)),
-                            dense(10, 24, rng, scale=60, neuron=dict(vth=20))])
+    return write_digits_net(tmp_path_factory.mktemp("simulate") / "dense.net")
 
 
 @pytest.fixture(scope="module")
