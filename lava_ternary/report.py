@@ -167,7 +167,11 @@ def analyze(net: Union[str, "sim.NetSpec", Sequence[sim.SimLayer]], x: np.ndarra
         if layer.neuron is None:  # a reshape (flatten)
             msgs = msgs.reshape(msgs.shape[0], -1, msgs.shape[-1])
             continue
+        if not layer.neuron.hop:  # a readout outside the chip (netx's average layer)
+            continue
         spikes = spikes_by_layer[layer.index]
+        if not layer.neuron.records_messages:  # a neuron-less readout's voltage: it never sends
+            spikes = np.zeros(spikes.shape, np.int8)
         # direct (graded) input: the first layer multiplies (an input neuron adds its input once per step)
         graded_first = first and direct
         edges, macs = [], 0.0

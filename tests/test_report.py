@@ -146,3 +146,18 @@ def test_accuracy_uses_the_one_readout_with_skip_and_population(tmp_path):
     import torch
 
     assert np.array_equal(readout.class_scores(torch.from_numpy(result.output.astype(np.float32)), 2, 2).numpy(), out)
+
+
+def test_report_of_lava_dls_files_counts_what_runs_on_chip():
+    """ntidigits' average readout is not a chip layer; mnist's neuron-less readout never sends (its voltage is
+    recorded, not counted as spikes)."""
+    from lavadl_zoo import lavadl_tests
+
+    rng = np.random.default_rng(0)
+    rep = report.analyze(lavadl_tests() / "gts/ntidigits/ntidigits.net", rng.integers(0, 2, (2, 1, 1, 64, 12)))
+    assert [row.index for row in rep.layers] == [2, 3, 4] and rep.totals["neurons"] == 256 + 256 + 242
+    x = np.zeros((2, 784, 6), np.int64)
+    x[..., 1:] = 40  # enough for the input neurons to fire
+    rep = report.analyze(lavadl_tests() / "mnist.net", x, input_message_bits=6)
+    assert rep.layers[-1].neuron == "integrator" and rep.layers[-1].spikes == 0
+    assert rep.layers[0].spikes > 0 and rep.layers[-1].input_events > 0

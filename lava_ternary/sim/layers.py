@@ -71,6 +71,11 @@ class SimNeuron:
     message_dtype = np.float32
 
     @property
+    def records_messages(self) -> bool:
+        """True when the recorded output is what the group sends (not a readout's voltage)."""
+        return not self.record_voltage
+
+    @property
     def record_dtype(self) -> type:
         """dtype of the recorded output: spikes in {-1, 0, +1}, or a readout's 24-bit voltage."""
         return np.int32 if self.record_voltage else np.int8

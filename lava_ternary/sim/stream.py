@@ -119,6 +119,11 @@ class StreamGroup:
         nxt[:] = sent if self.message_bits > 0 else sent != 0
         return np.any(nxt != 0, axis=(1, 2))
 
+    @property
+    def records_messages(self) -> bool:
+        """True when the recorded output is what the group sends (not a readout's voltage)."""
+        return self.record == "s"
+
     def _trace(self, neuron: stock.StockNeuron, a: np.ndarray, start_step: int) -> stock.Trace:
         parts = (a[..., :self.size], a[..., self.size:]) if neuron.inputs == 2 else a
         return stock.run(neuron, parts, recurrent=self.recurrent, weight_exp=self.recurrent_exp,
@@ -155,6 +160,8 @@ class Readout:
 
     def message_bound(self, nxt: np.ndarray) -> float:
         return float(np.abs(nxt).max(initial=0))
+
+    records_messages = True
 
 
 def _unstream(values: np.ndarray, first: int, rows: int, steps: int) -> np.ndarray:
