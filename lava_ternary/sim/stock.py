@@ -13,7 +13,8 @@ same step; :func:`run` drives one over a run, with an optional recurrent synapse
 :func:`neuron_for` picks the process and parameters exactly as netx's ``get_neuron_params`` does, from a
 neuron group's values (``lava_ternary.netfile.NeuronSpec.params``; ``None`` for a neuron-less dense layer).
 
-Pure numpy; lava is imported only by the weight helpers (:func:`lava_weights`), which call lava's own
+numpy (exact products through :mod:`lava_ternary.sim.synapse`, as the rest of the simulator); lava is
+imported only by the weight helpers (:func:`lava_weights`), which call lava's own
 ``optimize_weight_bits``/``clip_weights``/``truncate_weights`` so that the integers are the same.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from lava_ternary import fixed
 from lava_ternary.sim.layers import _netx_utils
-from lava_ternary.sim.synapse import floor_shift, signed_wrap
+from lava_ternary.sim.synapse import exact_dtype, floor_shift, matmul, signed_wrap
 
 #: netx ``Network(spike_exp=...)`` default: fractional bits of a graded SDNN message.
 SPIKE_EXP = 6
@@ -111,17 +112,18 @@ def netx_delays(delay: Any, weight_shape: Tuple[int, int]) -> np.ndarray:
 
 
 def _exact_product(m: np.ndarray, w: np.ndarray):
-    """``m @ w.T`` over the last axis, exactly: float64 (BLAS) while every partial sum stays below ``2**53``."""
+    """``a @ b.T`` over the last axis, exactly: in the cheapest precision the bound on ``m`` and ``w`` allows
+    (:func:`lava_ternary.sim.synapse.exact_dtype`), int64 beyond ``2**53``."""
     bound = float(np.abs(m).max(initial=0)) * float(np.abs(w).sum(axis=1).max(initial=0))
-    exact = bound < 2.0 ** 53
+    dtype = exact_dtype(bound)
 
     def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         flat = a.reshape(-1, a.shape[-1])
-        if exact:
-            res = (flat.astype(np.float64) @ b.T.astype(np.float64)).astype(np.int64)
-        else:
+        if dtype is np.int64:
             res = flat @ b.T
-        return res.reshape(a.shape[:-1] + (b.shape[0],))
+        else:
+            res = matmul(np.ascontiguousarray(flat, dtype=dtype), np.ascontiguousarray(b.T, dtype=dtype))
+        return res.astype(np.int64).reshape(a.shape[:-1] + (b.shape[0],))
     return product
 
 

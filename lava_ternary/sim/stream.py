@@ -195,8 +195,12 @@ def stream_group(spec, path: str) -> StreamGroup:
         return stock.neuron_for(params, rows_n, input_layer=input_layer, bias=bias, reset_interval=steps,
                                 reset_offset=stock.reset_offset(phase))
 
-    kind = "integrator" if params is None else ("RF" if "PHASE" in params["type"] else "RF_IZ") \
-        if spec.neuron.is_rf else params["type"] + (" sigma" if "sigma_output" in params else "")
+    if params is None:
+        kind = "integrator"
+    elif spec.neuron.is_rf:
+        kind = "RF" if "PHASE" in params["type"] else "RF_IZ"
+    else:
+        kind = "SDNN sigma" if "sigma_output" in params else "SDNN"
     return StreamGroup(make=make, size=int(np.prod(shape)), message_bits=stock.message_bits(params),
                        restart=False, kind=kind, record="v" if params is None else "s", staggered=params is None)
 
